@@ -1,0 +1,91 @@
+"""What every write passes before it is stored: shape checks, namespace lifecycle,
+defaults, validation. Kubernetes' admission chain, reduced to what Jota needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jota.api import errors
+from jota.api.defaults import apply_defaults
+from jota.api.meta import Obj
+from jota.api.registry import ResourceType, by_plural
+from jota.api.validation import validate
+
+if TYPE_CHECKING:
+    from controlplane.apiserver.rest import API
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+def check_document(rt: ResourceType, obj: Any) -> Obj:
+    """The document is an object of this resource's kind, with a metadata object."""
+    if not isinstance(obj, dict):
+        raise errors.BadRequest(f"the body of the request must be a {rt.kind} object, "
+                                f"not {type(obj).__name__}")
+    kind = obj.get("kind")
+    if kind is not None and kind != rt.kind:
+        raise errors.BadRequest(f'the kind of the object ("{kind}") does not match the '
+                                f'resource "{rt.qualified}" ({rt.kind})')
+    api_version = obj.get("apiVersion")
+    if api_version is not None and not (isinstance(api_version, str)
+                                        and rt.accepts(api_version)):
+        raise errors.BadRequest(f'no matches for kind "{rt.kind}" in version '
+                                f'"{api_version}"')
+    obj.setdefault("kind", rt.kind)
+    obj.setdefault("apiVersion", rt.api_version)
+    md = obj.get("metadata")
+    if md is None:
+        md = obj["metadata"] = {}
+    if not isinstance(md, dict):
+        raise errors.Invalid.of(rt.kind, "", [errors.invalid(
+            "metadata", md, "must be of type object")])
+    return obj
+
+
+def prepare_for_create(rt: ResourceType, obj: Obj) -> None:
+    """Status is the system's to write: reset it, as Kubernetes' PrepareForCreate."""
+    if rt.plural == "pods":
+        obj["status"] = {"phase": "Pending"}
+    elif rt.plural == "namespaces":
+        obj["status"] = {"phase": "Active"}
+    elif rt.has_status and rt.plural not in ("nodes", "events", "persistentvolumes"):
+        obj.pop("status", None)
+
+
+def default_and_validate(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+    try:
+        apply_defaults(rt, obj)
+    except errors.APIError:
+        raise
+    except Exception:  # malformed input that defaulting tripped on: validation explains
+        pass
+    validate(rt, obj, old)
+
+
+async def check_namespace_open(api: API, namespace: str) -> None:
+    try:
+        ns = await api.store.get(by_plural("namespaces"), "", namespace)
+    except errors.NotFound:
+        raise errors.NotFound(f'namespaces "{namespace}" not found') from None
+    if ns["metadata"].get("deletionTimestamp"):
+        raise errors.Forbidden(
+            f"unable to create new content in namespace {namespace} because it is being "
+            f"terminated")
+
+
+def check_deletable(rt: ResourceType, name: str) -> None:
+    if rt.plural == "namespaces" and name in UNDELETABLE_NAMESPACES:
+        raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not '
+                               f"be deleted")
+
+
+async def ensure_system_namespaces(api: API) -> None:
+    rt = by_plural("namespaces")
+    for name in SYSTEM_NAMESPACES:
+        try:
+            await api.create(rt, "", {"apiVersion": "v1", "kind": "Namespace",
+                                      "metadata": {"name": name}})
+        except errors.AlreadyExists:
+            pass

@@ -1,0 +1,202 @@
+"""The gRPC face of the API: decode a request, call `rest.API`, encode the answer.
+
+This is the one place where errors become gRPC statuses: an `APIError` keeps
+its code and kubectl's message (as JSON in the details, so the client rebuilds
+the same error); anything else is a bug, logged with its traceback and
+answered INTERNAL, and the server carries on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from controlplane.apiserver.rest import API
+from jota.api import errors
+from jota.api.explain import explain
+from jota.api.gen import resources_pb2 as pb
+from jota.api.gen import resources_pb2_grpc as pb_grpc
+from jota.api.meta import Obj
+from jota.api.registry import RESOURCES, by_plural
+
+logger = logging.getLogger(__name__)
+
+VERSION = "v0.1.0"
+MAX_BODY = 3 * 1024 * 1024  # as kube-apiserver's 3 MiB request limit
+R = TypeVar("R")
+
+
+def _abort_code(e: errors.APIError) -> tuple[grpc.StatusCode, str]:
+    return e.code, e.to_details()
+
+
+def handle_errors(
+    fn: Callable[..., Awaitable[R]],
+) -> Callable[..., Awaitable[R]]:
+    @functools.wraps(fn)
+    async def wrapper(self: ResourcesService, request: Any, context: grpc.aio.ServicerContext
+                      ) -> R:
+        start = time.perf_counter()
+        try:
+            return await fn(self, request, context)
+        except errors.APIError as e:
+            code, details = _abort_code(e)
+            await context.abort(code, details)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:
+            logger.exception("internal error in %s", fn.__name__)
+            err = errors.InternalError(f"Internal error occurred: {type(e).__name__}: {e}")
+            await context.abort(err.code, err.to_details())
+        finally:
+            logger.debug("%s took %.1f ms", fn.__name__, (time.perf_counter() - start) * 1e3)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _decode(body: bytes) -> Any:
+    if len(body) > MAX_BODY:
+        raise errors.TooLarge(f"Request entity too large: limit is {MAX_BODY}")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.BadRequest(f"the object is not valid JSON: {e}") from None
+
+
+def _encode(obj: Obj) -> pb.ObjectResponse:
+    return pb.ObjectResponse(body=json.dumps(obj, separators=(",", ":")).encode())
+
+
+def _dry_run(options: pb.WriteOptions) -> bool:
+    if options.dry_run not in ("", "All"):
+        raise errors.BadRequest(f'unsupported dry run mode "{options.dry_run}": use All')
+    return options.dry_run == "All"
+
+
+class ResourcesService(pb_grpc.ResourcesServicer):
+    def __init__(self, api: API) -> None:
+        self.api = api
+
+    @handle_errors
+    async def Create(self, request: pb.CreateRequest, context: Any) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        obj = await self.api.create(rt, request.ref.namespace, _decode(request.body),
+                                    dry_run=_dry_run(request.options))
+        return _encode(obj)
+
+    @handle_errors
+    async def Get(self, request: pb.GetRequest, context: Any) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        return _encode(await self.api.get(rt, request.ref.namespace, request.ref.name))
+
+    @handle_errors
+    async def List(self, request: pb.ListRequest, context: Any) -> pb.ListResponse:
+        rt = by_plural(request.ref.resource)
+        if request.limit < 0:
+            raise errors.BadRequest("limit must be >= 0")
+        body = await self.api.list(
+            rt, request.ref.namespace, label_selector=request.label_selector,
+            field_selector=request.field_selector, limit=request.limit,
+            continue_token=getattr(request, "continue"),
+            resource_version=request.resource_version)
+        return pb.ListResponse(body=body)
+
+    @handle_errors
+    async def Update(self, request: pb.UpdateRequest, context: Any) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        obj = await self.api.update(rt, request.ref.namespace, request.ref.name,
+                                    _decode(request.body), dry_run=_dry_run(request.options))
+        return _encode(obj)
+
+    @handle_errors
+    async def UpdateStatus(self, request: pb.UpdateRequest, context: Any
+                           ) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        if not rt.has_status:
+            raise errors.NotFound(f"the server could not find the requested resource "
+                                  f"({rt.qualified}/status)")
+        obj = await self.api.update(rt, request.ref.namespace, request.ref.name,
+                                    _decode(request.body), dry_run=_dry_run(request.options),
+                                    subresource="status")
+        return _encode(obj)
+
+    @handle_errors
+    async def Patch(self, request: pb.PatchRequest, context: Any) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        if len(request.patch) > MAX_BODY:
+            raise errors.TooLarge(f"Request entity too large: limit is {MAX_BODY}")
+        obj = await self.api.patch(rt, request.ref.namespace, request.ref.name,
+                                   request.patch_type, request.patch,
+                                   dry_run=_dry_run(request.options),
+                                   subresource="status" if request.status else "")
+        return _encode(obj)
+
+    @handle_errors
+    async def Delete(self, request: pb.DeleteRequest, context: Any) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        obj = await self.api.delete(
+            rt, request.ref.namespace, request.ref.name,
+            propagation=request.propagation_policy,
+            grace_period=request.grace_period_seconds,
+            precondition_rv=request.precondition_resource_version,
+            dry_run=_dry_run(request.options))
+        return _encode(obj)
+
+    async def Watch(self, request: pb.WatchRequest, context: grpc.aio.ServicerContext
+                    ) -> AsyncIterator[pb.WatchEvent]:
+        try:
+            rt = by_plural(request.ref.resource)
+            events = self.api.watch(
+                rt, request.ref.namespace, label_selector=request.label_selector,
+                field_selector=request.field_selector,
+                resource_version=request.resource_version,
+                bookmarks=request.allow_bookmarks,
+                send_initial_events=request.send_initial_events)
+            async for kind, body in events:
+                yield pb.WatchEvent(type=kind, object=body)
+        except errors.APIError as e:
+            await context.abort(e.code, e.to_details())
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:
+            logger.exception("internal error in Watch")
+            err = errors.InternalError(f"Internal error occurred: {type(e).__name__}: {e}")
+            await context.abort(err.code, err.to_details())
+
+    @handle_errors
+    async def Bind(self, request: pb.BindRequest, context: Any) -> pb.ObjectResponse:
+        binding = _decode(request.body)
+        return _encode(await self.api.bind(request.ref.namespace, request.ref.name, binding))
+
+    @handle_errors
+    async def GetScale(self, request: pb.ScaleRequest, context: Any) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        return _encode(await self.api.get_scale(rt, request.ref.namespace, request.ref.name))
+
+    @handle_errors
+    async def UpdateScale(self, request: pb.ScaleRequest, context: Any) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        scale = await self.api.update_scale(rt, request.ref.namespace, request.ref.name,
+                                            _decode(request.body))
+        return _encode(scale)
+
+    @handle_errors
+    async def Discovery(self, request: pb.DiscoveryRequest, context: Any
+                        ) -> pb.DiscoveryResponse:
+        return pb.DiscoveryResponse(
+            server_version=VERSION,
+            resources=[pb.APIResource(
+                name=rt.plural, singular_name=rt.singular, kind=rt.kind, group=rt.group,
+                version=rt.version, namespaced=rt.namespaced, short_names=rt.short_names,
+                verbs=rt.verbs, categories=rt.categories) for rt in RESOURCES])
+
+    @handle_errors
+    async def Explain(self, request: pb.ExplainRequest, context: Any) -> pb.ExplainResponse:
+        return pb.ExplainResponse(text=explain(request.path, request.recursive))

@@ -1,0 +1,128 @@
+"""`jota local`: a whole cluster on this machine, as kind or minikube give one.
+
+Today it runs the control plane (etcd, apiserver, controller-manager) as
+background processes whose state lives in one folder; node agents join it when
+they exist. The folder holds every log, etcd's data and `state.json`, which
+names each process so `down` can stop exactly what `up` started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from jota.local.processes import _spawn, start_apiserver, start_etcd, wait_for_port
+
+ETCD_CLIENT_PORT = 23790
+ETCD_PEER_PORT = 23800
+APISERVER_PORT = 6443
+CONTEXT = "jota-local"
+
+Progress = Callable[[str], None]
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("JOTA_LOCAL_DIR") or Path.home() / ".jota" / "local")
+
+
+@dataclass
+class Component:
+    name: str
+    pid: int
+    address: str
+    log: str
+
+    @property
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+
+def load_state() -> list[Component]:
+    path = state_dir() / "state.json"
+    if not path.exists():
+        return []
+    return [Component(**c) for c in json.loads(path.read_text())["components"]]
+
+
+def _save_state(components: list[Component]) -> None:
+    path = state_dir() / "state.json"
+    path.write_text(json.dumps({"components": [asdict(c) for c in components]}, indent=2))
+
+
+def up(progress: Progress) -> str:
+    """Start the control plane; returns the apiserver address."""
+    existing = [c for c in load_state() if c.alive]
+    if existing:
+        raise RuntimeError(f"a local cluster is already running (state in {state_dir()}); "
+                           f"run `jota local down` first")
+    root = state_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    logs = root / "logs"
+    components: list[Component] = []
+    try:
+        progress("Starting etcd")
+        etcd = start_etcd(root / "etcd", client_port=ETCD_CLIENT_PORT,
+                          peer_port=ETCD_PEER_PORT, name="jota-local")
+        components.append(Component("etcd", etcd.proc.pid, etcd.address, str(etcd.log)))
+        _save_state(components)
+        progress("Starting the apiserver")
+        api = start_apiserver(etcd.address, logs, port=APISERVER_PORT)
+        components.append(Component("apiserver", api.proc.pid, api.address, str(api.log)))
+        _save_state(components)
+        progress("Starting the controller-manager")
+        log = logs / "controller-manager.log"
+        proc = _spawn("controller-manager", [
+            sys.executable, "-m", "controlplane.controllers.main", "--apiserver",
+            api.address], log)
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the controller-manager exited: see {log}")
+        components.append(Component("controller-manager", proc.pid, "", str(log)))
+        _save_state(components)
+    except BaseException:
+        progress("Start failed: stopping what was started")
+        down(lambda _m: None)
+        raise
+    return api.address
+
+
+def down(progress: Progress) -> None:
+    for c in reversed(load_state()):
+        if c.alive:
+            progress(f"Stopping {c.name}")
+            _stop(c.pid)
+    shutil.rmtree(state_dir(), ignore_errors=True)
+
+
+def _stop(pid: int, timeout: float = 10.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def wait_ready(address: str, timeout: float = 30.0) -> None:
+    host, _, port = address.rpartition(":")
+    wait_for_port(host, int(port), timeout)
