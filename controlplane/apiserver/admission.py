@@ -4,6 +4,7 @@ defaults, validation. Kubernetes' admission chain, reduced to what Jota needs.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from jota.api import errors
@@ -84,8 +85,6 @@ def check_deletable(rt: ResourceType, name: str) -> None:
 async def ensure_system_namespaces(api: API) -> None:
     rt = by_plural("namespaces")
     for name in SYSTEM_NAMESPACES:
-        try:
+        with contextlib.suppress(errors.AlreadyExists):
             await api.create(rt, "", {"apiVersion": "v1", "kind": "Namespace",
                                       "metadata": {"name": name}})
-        except errors.AlreadyExists:
-            pass

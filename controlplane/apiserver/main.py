@@ -24,7 +24,8 @@ def parse_duration(text: str) -> float:
             return float(text[:-1]) * units[text[-1]]
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h")
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use e.g. 30s, 5m, 1h") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,11 @@ from controlplane.storage.store import Store
 from jota.api import errors, patch, strategic
 from jota.api.meta import Obj, name_of
 from jota.api.registry import RESOURCES, ResourceType, by_plural
-from jota.api.selectors import parse_field_selector, parse_label_selector
+from jota.api.selectors import (
+    from_label_selector_object,
+    parse_field_selector,
+    parse_label_selector,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +198,8 @@ class API:
         if dry_run:
             return obj
         created = await self.store.create(rt, obj)
-        logger.info("created", extra={"resource": rt.plural, "namespace": namespace,
-                                      "name": md["name"]})
+        logger.debug("created", extra={"resource": rt.plural, "namespace": namespace,
+                                       "object": md["name"]})
         return created
 
     async def update(self, rt: ResourceType, namespace: str, name: str, obj: Obj, *,
@@ -456,8 +460,6 @@ def _check_scalable(rt: ResourceType) -> None:
 
 
 def _scale_of(rt: ResourceType, obj: Obj) -> Obj:
-    from jota.api.selectors import selector_to_string
-
     md = obj["metadata"]
     return {
         "apiVersion": "autoscaling/v1", "kind": "Scale",
@@ -466,8 +468,8 @@ def _scale_of(rt: ResourceType, obj: Obj) -> Obj:
                      "creationTimestamp": md.get("creationTimestamp")},
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
         "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                   "selector": selector_to_string((obj.get("spec") or {}).get("selector")
-                                                  or {})},
+                   "selector": str(from_label_selector_object(
+                       (obj.get("spec") or {}).get("selector") or {}))},
     }
 
 

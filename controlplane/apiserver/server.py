@@ -44,8 +44,8 @@ class APIServer:
         self._compactor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        resources_pb2_grpc.add_ResourcesServicer_to_server(ResourcesService(self.api),
-                                                           self.server)
+        resources_pb2_grpc.add_ResourcesServicer_to_server(  # type: ignore[no-untyped-call]
+            ResourcesService(self.api), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = (resources_pb2.DESCRIPTOR.services_by_name["Resources"].full_name,
                  health.SERVICE_NAME, reflection.SERVICE_NAME)

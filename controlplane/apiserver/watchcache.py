@@ -57,7 +57,7 @@ class CacheEvent:
         return self.current.revision
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: watchers live in a set
 class Watcher:
     namespace: str
     predicate: Predicate

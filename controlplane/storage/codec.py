@@ -46,6 +46,7 @@ class Codec:
         try:
             obj: Obj = json.loads(self.transformer.from_storage(data, key))
         except (ValueError, UnicodeDecodeError) as e:
-            raise errors.InternalError(f"cannot decode {key.decode(errors='replace')}: {e}")
+            raise errors.InternalError(
+                f"cannot decode {key.decode(errors='replace')}: {e}") from None
         obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
         return obj

@@ -12,6 +12,7 @@ compacted revision is Gone).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -169,10 +170,8 @@ class Etcd:
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def compact(self, revision: int) -> None:
-        try:
+        with contextlib.suppress(errors.Gone):  # someone compacted further already
             await self._unary("Compact", rpc.CompactionRequest(revision=revision))
-        except errors.Gone:
-            pass  # someone compacted further already
 
     async def watch(self, prefix: bytes, start_revision: int,
                     *, progress_notify: bool = True) -> AsyncIterator[tuple[int, list[Event]]]:
@@ -200,7 +199,8 @@ class Etcd:
                 if resp.compact_revision:
                     raise errors.Gone.too_old(start_revision)
                 if resp.canceled:
-                    raise errors.ServiceUnavailable(f"etcd canceled the watch: {resp.cancel_reason}")
+                    raise errors.ServiceUnavailable(
+                        f"etcd canceled the watch: {resp.cancel_reason}")
                 if resp.created and not resp.events:
                     continue
                 events = [

@@ -134,12 +134,15 @@ class Store:
                 raise errors.Gone.expired_continue() from None
             raise
         items = [self.codec.decode(kv.value, kv.key, kv.mod_revision) for kv in result.kvs]
+        # etcd's header names the current revision even for a read in the past: every
+        # page of one list is read at the revision of its first page.
+        read_at = revision or result.revision
         token = ""
         remaining = None
         if result.more and result.kvs:
-            token = _encode_continue(result.revision, result.kvs[-1].key + b"\0", prefix)
+            token = _encode_continue(read_at, result.kvs[-1].key + b"\0", prefix)
             remaining = result.count - len(result.kvs)
-        return ListResult(items, result.revision, token, remaining)
+        return ListResult(items, read_at, token, remaining)
 
 
 def _encode_continue(revision: int, next_key: bytes, prefix: bytes) -> str:

@@ -84,10 +84,10 @@ def split_targets(args: list[str]) -> list[tuple[ResourceType, list[str]]]:
         pairs: dict[str, tuple[ResourceType, list[str]]] = {}
         for a in args:
             if "/" not in a:
-                raise UsageError(f"there is no need to specify a resource type as a separate "
-                                 f"argument when passing arguments in resource/name form "
-                                 f"(e.g. 'jota get resource/<resource_name>' instead of "
-                                 f"'jota get resource resource/<resource_name>'")
+                raise UsageError("there is no need to specify a resource type as a separate "
+                                 "argument when passing arguments in resource/name form "
+                                 "(e.g. 'jota get resource/<resource_name>' instead of "
+                                 "'jota get resource resource/<resource_name>'")
             kind, _, name = a.partition("/")
             if not name:
                 raise UsageError(f"arguments in resource/name form must have a single "
@@ -96,7 +96,7 @@ def split_targets(args: list[str]) -> list[tuple[ResourceType, list[str]]]:
             pairs.setdefault(rt.plural, (rt, []))[1].append(name)
         return list(pairs.values())
     kinds, names = args[0], args[1:]
-    result = []
+    result: list[tuple[ResourceType, list[str]]] = []
     for kind in kinds.split(","):
         if kind == "all":
             result.extend((rt, list(names)) for rt in in_category("all"))

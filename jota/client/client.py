@@ -96,7 +96,7 @@ class Client:
                 self._channel = grpc.aio.secure_channel(self.server, self._credentials, options)
             else:
                 self._channel = grpc.aio.insecure_channel(self.server, options)
-            self._stub = pb_grpc.ResourcesStub(self._channel)
+            self._stub = pb_grpc.ResourcesStub(self._channel)  # type: ignore[no-untyped-call]
         return self._stub
 
     async def _failover(self) -> None:

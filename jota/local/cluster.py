@@ -8,6 +8,7 @@ names each process so `down` can stop exactly what `up` started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -117,10 +118,8 @@ def _stop(pid: int, timeout: float = 10.0) -> None:
         except OSError:
             return
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def wait_ready(address: str, timeout: float = 30.0) -> None:

@@ -13,7 +13,7 @@ import pytest
 from controlplane.storage.etcd import Etcd
 from jota.api import errors
 from jota.client.client import Client, WatchEvent
-from jota.local.processes import Daemon
+from jota.local.processes import Daemon, start_apiserver
 
 
 def cm(name: str, value: str = "1") -> dict:
@@ -101,15 +101,25 @@ async def test_bookmarks_carry_progress(client: Client, namespace: str):
         created["metadata"]["resourceVersion"])
 
 
-async def test_compacted_version_is_gone(client: Client, namespace: str, etcd: Daemon):
-    await client.create("configmaps", cm("old"), namespace)
+async def test_compacted_version_is_gone(client: Client, namespace: str, etcd: Daemon,
+                                         tmp_path):
+    old = await client.create("configmaps", cm("old"), namespace)
+    await client.create("configmaps", cm("newer"), namespace)
+    await client.create("configmaps", cm("newest"), namespace)
     store = Etcd([etcd.address])
     try:
         await store.compact(await store.revision())
     finally:
         await store.close()
-    with pytest.raises(errors.Gone, match="too old resource version"):
-        await collect(client.watch("configmaps", namespace, resource_version="2"), 1)
+    # A fresh apiserver's cache starts after the compaction, so it must ask etcd.
+    fresh = start_apiserver(etcd.address, tmp_path, name="compacted")
+    try:
+        async with Client(fresh.address) as c:
+            with pytest.raises(errors.Gone, match="too old resource version"):
+                await collect(c.watch("configmaps", namespace,
+                                      resource_version=old["metadata"]["resourceVersion"]), 1)
+    finally:
+        fresh.stop()
 
 
 def etcd_watchers(etcd: Daemon) -> int:
