@@ -47,12 +47,56 @@ def check_document(rt: ResourceType, obj: Any) -> Obj:
 
 def prepare_for_create(rt: ResourceType, obj: Obj) -> None:
     """Status is the system's to write: reset it, as Kubernetes' PrepareForCreate."""
+    if rt.plural == "jobs":
+        _generate_job_selector(obj)
     if rt.plural == "pods":
         obj["status"] = {"phase": "Pending"}
     elif rt.plural == "namespaces":
         obj["status"] = {"phase": "Active"}
     elif rt.has_status and rt.plural not in ("nodes", "events", "persistentvolumes"):
         obj.pop("status", None)
+
+
+def _generate_job_selector(job: Obj) -> None:
+    """A Job without a selector selects its own pods by uid, as Kubernetes generates it."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector") or spec.get("selector"):
+        return
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return
+    md = template.setdefault("metadata", {})
+    if not isinstance(md, dict):
+        return
+    uid, name = job["metadata"]["uid"], job["metadata"].get("name", "")
+    labels = md.setdefault("labels", {})
+    if isinstance(labels, dict):
+        labels.update({"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
+                       "batch.kubernetes.io/job-name": name, "job-name": name})
+    spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+
+
+def prepare_for_update(rt: ResourceType, new: Obj, old: Obj) -> None:
+    """Fields the system assigned stay when an update leaves them out (a Service's
+    clusterIP and nodePorts, a Job's generated selector), as Kubernetes keeps them."""
+    if not rt.namespaced:
+        new["metadata"].pop("namespace", None)
+    new_spec, old_spec = new.get("spec"), old.get("spec")
+    if not isinstance(new_spec, dict) or not isinstance(old_spec, dict):
+        return
+    if rt.plural == "services":
+        for field in ("clusterIP", "clusterIPs"):
+            if field in old_spec and not new_spec.get(field):
+                new_spec[field] = old_spec[field]
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p
+                     for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+        for port in new_spec.get("ports") or []:
+            if isinstance(port, dict) and not port.get("nodePort"):
+                before = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
+                if before and before.get("nodePort"):
+                    port["nodePort"] = before["nodePort"]
+    if rt.plural == "jobs" and "selector" not in new_spec and "selector" in old_spec:
+        new_spec["selector"] = old_spec["selector"]
 
 
 def default_and_validate(rt: ResourceType, obj: Obj, old: Obj | None) -> None:

@@ -247,6 +247,7 @@ class API:
 
     async def _write_update(self, rt: ResourceType, old: Obj, new: Obj, *,
                             dry_run: bool = False) -> Obj:
+        admission.prepare_for_update(rt, new, old)
         admission.default_and_validate(rt, new, old)
         md = new["metadata"]
         if _spec_of(new) != _spec_of(old):

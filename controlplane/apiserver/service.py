@@ -19,6 +19,7 @@ import grpc
 
 from controlplane.apiserver.rest import API
 from jota.api import errors
+from jota.api.explain import explain
 from jota.api.gen import resources_pb2 as pb
 from jota.api.gen import resources_pb2_grpc as pb_grpc
 from jota.api.meta import Obj
@@ -198,5 +199,4 @@ class ResourcesService(pb_grpc.ResourcesServicer):
 
     @handle_errors
     async def Explain(self, request: pb.ExplainRequest, context: Any) -> pb.ExplainResponse:
-        from jota.api.explain import explain  # TEMP until explain lands
         return pb.ExplainResponse(text=explain(request.path, request.recursive))

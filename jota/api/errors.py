@@ -41,6 +41,8 @@ class FieldError:
     has_value: bool = True
 
     def __str__(self) -> str:
+        if self.type == "unknown field":
+            return f'unknown field "{self.path}"'
         if self.type == "Invalid value" and self.has_value:
             return f"{self.path}: Invalid value: {_render_value(self.value)}: {self.detail}"
         if self.detail:

@@ -13,13 +13,17 @@ import json
 import os
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jota.local.processes import _spawn, start_apiserver, start_etcd, wait_for_port
+from jota.local.processes import (
+    start_apiserver,
+    start_controller_manager,
+    start_etcd,
+    wait_for_port,
+)
 
 ETCD_CLIENT_PORT = 23790
 ETCD_PEER_PORT = 23800
@@ -82,14 +86,8 @@ def up(progress: Progress) -> str:
         components.append(Component("apiserver", api.proc.pid, api.address, str(api.log)))
         _save_state(components)
         progress("Starting the controller-manager")
-        log = logs / "controller-manager.log"
-        proc = _spawn("controller-manager", [
-            sys.executable, "-m", "controlplane.controllers.main", "--apiserver",
-            api.address], log)
-        time.sleep(0.5)
-        if proc.poll() is not None:
-            raise RuntimeError(f"the controller-manager exited: see {log}")
-        components.append(Component("controller-manager", proc.pid, "", str(log)))
+        cm = start_controller_manager(api.address, logs)
+        components.append(Component("controller-manager", cm.proc.pid, "", str(cm.log)))
         _save_state(components)
     except BaseException:
         progress("Start failed: stopping what was started")

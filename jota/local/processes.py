@@ -108,3 +108,15 @@ def start_apiserver(etcd_url: str, log_dir: Path, *, port: int = 0, name: str = 
     proc = _spawn(name, cmd, log)
     wait_for_port("127.0.0.1", port, timeout, proc, log)
     return Daemon(name, proc, listen, log)
+
+
+def start_controller_manager(apiserver: str, log_dir: Path, *, name: str = "controller-manager",
+                             extra_args: list[str] | None = None) -> Daemon:
+    cmd = [sys.executable, "-m", "controlplane.controllers.main", "--apiserver", apiserver,
+           *(extra_args or [])]
+    log = log_dir / f"{name}.log"
+    proc = _spawn(name, cmd, log)
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+    return Daemon(name, proc, "", log)

@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 
 from jota.client.client import Client
-from jota.local.processes import Daemon, start_apiserver, start_etcd
+from jota.local.processes import (
+    Daemon,
+    start_apiserver,
+    start_controller_manager,
+    start_etcd,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,6 +50,16 @@ def _fail_on_tracebacks(daemon: Daemon) -> None:
     """Bad input must never become an internal error: the log proves it."""
     text = daemon.log.read_text()
     assert "Traceback" not in text, f"{daemon.name} logged a traceback:\n{text[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def controller_manager(apiserver: Daemon, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Iterator[Daemon]:
+    logs = tmp_path_factory.mktemp("controller-manager")
+    daemon = start_controller_manager(apiserver.address, logs)
+    yield daemon
+    daemon.stop()
+    _fail_on_tracebacks(daemon)
 
 
 @pytest.fixture

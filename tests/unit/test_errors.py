@@ -32,7 +32,7 @@ def test_messages_in_kubectls_words():
     two = errors.Invalid.of("Pod", "p", [errors.required("spec.containers[0].image"),
                                          errors.unknown_field("spec.contaners")])
     assert str(two) == ('Pod "p" is invalid: [spec.containers[0].image: Required value, '
-                        'spec.contaners: unknown field]')
+                        'unknown field "spec.contaners"]')
 
 
 def test_codes_match_kubernetes_statuses():

@@ -1,0 +1,66 @@
+"""The controller-manager: every controller in one process, one replica leading.
+
+Controllers share one informer factory (one watch per resource for all of
+them). With leader election on, replicas race for the Lease
+`kube-system/jota-controller-manager`; only the holder runs controllers, and a
+replica that loses the lease stops them (and exits, as kube-controller-manager
+does, so its supervisor restarts it clean).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from typing import Protocol
+
+from controlplane.controllers.garbagecollector import GarbageCollector
+from controlplane.controllers.namespace import NamespaceController
+from jota.client import Client, LeaderElector, SharedInformerFactory
+
+logger = logging.getLogger(__name__)
+
+LEASE_NAMESPACE = "kube-system"
+LEASE_NAME = "jota-controller-manager"
+
+
+class Controller(Protocol):
+    name: str
+
+    async def run(self, workers: int = 2) -> None: ...
+
+
+def build_controllers(client: Client, factory: SharedInformerFactory) -> list[Controller]:
+    return [NamespaceController(client, factory), GarbageCollector(client, factory)]
+
+
+async def run_controllers(client: Client) -> None:
+    factory = SharedInformerFactory(client)
+    controllers = build_controllers(client, factory)
+    factory.start()
+    synced = await factory.wait_for_cache_sync(timeout=120)
+    late = [name for name, ok in synced.items() if not ok]
+    if late:
+        logger.warning("caches not synced yet; starting anyway",
+                       extra={"resources": ",".join(late)})
+    logger.info("controllers started",
+                extra={"controllers": ",".join(c.name for c in controllers)})
+    try:
+        await asyncio.gather(*(c.run() for c in controllers))
+    finally:
+        await factory.shutdown()
+
+
+async def run(client: Client, *, leader_elect: bool, identity: str = "") -> None:
+    if not leader_elect:
+        await run_controllers(client)
+        return
+    identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+    elector = LeaderElector(
+        client, namespace=LEASE_NAMESPACE, name=LEASE_NAME, identity=identity,
+        on_started_leading=lambda: run_controllers(client),
+        on_new_leader=lambda who: logger.info("leader is now", extra={"leader": who}),
+        release_on_cancel=True)
+    await elector.run()
+    logger.warning("lost the lease; exiting", extra={"identity": identity})
