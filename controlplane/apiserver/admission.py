@@ -4,6 +4,7 @@ defaults, validation. Kubernetes' admission chain, reduced to what Jota needs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +100,25 @@ def prepare_for_update(rt: ResourceType, new: Obj, old: Obj) -> None:
         new_spec["selector"] = old_spec["selector"]
 
 
+def _fold_string_data(secret: Obj) -> None:
+    """A Secret's write-only `stringData` is merged into `data`, base64-encoded."""
+    string_data = secret.get("stringData")
+    if not isinstance(string_data, dict):
+        return
+    data = secret.get("data")
+    if data is None:
+        data = secret["data"] = {}
+    if not isinstance(data, dict):
+        return
+    for key, value in string_data.items():
+        if isinstance(value, str):
+            data[key] = base64.b64encode(value.encode()).decode()
+    del secret["stringData"]
+
+
 def default_and_validate(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+    if rt.plural == "secrets":
+        _fold_string_data(obj)
     try:
         apply_defaults(rt, obj)
     except errors.APIError:

@@ -265,8 +265,10 @@ class API:
                     subresource: str = "") -> Obj:
         try:
             doc = json.loads(patch_body)
-        except ValueError as e:
+        except (ValueError, UnicodeDecodeError) as e:
             raise errors.BadRequest(f"the patch is not valid JSON: {e}") from None
+        except RecursionError:
+            raise errors.BadRequest("the patch is nested too deeply") from None
         namespace = _ns(rt, namespace)
         for _ in range(16):
             old = await self.store.get(rt, namespace, name)

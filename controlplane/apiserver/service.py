@@ -68,6 +68,8 @@ def _decode(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise errors.BadRequest(f"the object is not valid JSON: {e}") from None
+    except RecursionError:
+        raise errors.BadRequest("the object is nested too deeply") from None
 
 
 def _encode(obj: Obj) -> pb.ObjectResponse:

@@ -116,7 +116,7 @@ class Client:
                     idempotent or "failed to connect" in (e.details() or "").lower()
                 )
                 if not retry or attempt == self.retries:
-                    raise _translate(e) from None
+                    raise _translate(e, self.server) from None
                 await self._failover()
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 2.0)
@@ -242,9 +242,10 @@ class Client:
             async for event in call:
                 yield event.type, _load(event.object)
         except grpc.aio.AioRpcError as e:
+            server = self.server
             if e.code() == grpc.StatusCode.UNAVAILABLE:
                 await self._failover()
-            raise _translate(e) from None
+            raise _translate(e, server) from None
         finally:
             call.cancel()
 
@@ -298,9 +299,9 @@ def _strip_scheme(server: str) -> str:
     return server
 
 
-def _translate(e: grpc.aio.AioRpcError) -> errors.APIError:
+def _translate(e: grpc.aio.AioRpcError, server: str) -> errors.APIError:
     if e.code() == grpc.StatusCode.UNAVAILABLE and not (e.details() or "").startswith("{"):
         return errors.ServiceUnavailable(
-            f"the connection to the server was refused - did you specify the right host "
-            f"or port? ({e.details()})")
+            f"The connection to the server {server} was refused - did you specify the right "
+            f"host or port?")
     return errors.from_grpc(e.code(), e.details())

@@ -219,3 +219,11 @@ async def test_state_survives_an_apiserver_restart(etcd: Daemon, tmp_path):
     finally:
         second.stop()
     assert again == created
+
+
+async def test_secret_string_data_is_stored_as_base64_data(client: Client, namespace: str):
+    s = await client.create("secrets", {"apiVersion": "v1", "kind": "Secret",
+                                        "metadata": {"name": "s"},
+                                        "stringData": {"password": "hunter2"}}, namespace)
+    assert s["data"] == {"password": "aHVudGVyMg=="}
+    assert "stringData" not in s

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="seconds to wait for the deletion (0 = a week, as kubectl)")
     p.add_argument("--ignore-not-found", action="store_true",
                    help="treat a missing object as a successful delete")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, positionals="resources")
 
 
 async def _targets(ctx: Context, args: argparse.Namespace

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_namespace_flags(p)
     p.add_argument("-l", "--selector", default="", help="label selector")
     p.add_argument("--show-events", default="true", choices=["true", "false"])
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, positionals="resources")
 
 
 async def _events(ctx: Context, obj: Obj) -> list[Obj]:
@@ -32,6 +32,42 @@ async def _events(ctx: Context, obj: Obj) -> list[Obj]:
     except errors.APIError:
         return []
     return list(found.get("items") or [])
+
+
+# What each describer needs besides the object: (resource, namespace of the object?,
+# field selector built from the object).
+RELATED: dict[str, list[tuple[str, bool, str]]] = {
+    "deployments": [("replicasets", True, "")],
+    "services": [("endpoints", True, "metadata.name={name}"),
+                 ("endpointslices", True, "")],
+    "nodes": [("pods", False, "spec.nodeName={name}"),
+              ("leases", False, "metadata.name={name}")],
+    "namespaces": [("resourcequotas", False, ""), ("limitranges", False, "")],
+}
+
+
+async def _related(ctx: Context, plural: str, obj: Obj) -> list[Obj]:
+    name = obj["metadata"]["name"]
+    found: list[Obj] = []
+    for resource, same_namespace, selector in RELATED.get(plural, []):
+        if same_namespace:
+            ns = obj["metadata"].get("namespace", "")
+        elif plural == "namespaces":
+            ns = name
+        elif resource == "leases":
+            ns = "kube-node-lease"
+        else:
+            ns = ""
+        try:
+            listing = await ctx.client.list(resource, ns,
+                                            field_selector=selector.format(name=name))
+        except errors.APIError:
+            continue
+        kind = listing.get("kind", "").removesuffix("List")
+        for item in listing.get("items") or []:
+            item.setdefault("kind", kind)
+            found.append(item)
+    return found
 
 
 async def run(ctx: Context, args: argparse.Namespace) -> int:
@@ -57,8 +93,11 @@ async def run(ctx: Context, args: argparse.Namespace) -> int:
             listing = await ctx.client.list(rt.plural, ns, label_selector=args.selector)
             objs = list(listing["items"])
         for obj in objs:
-            events = await _events(ctx, obj) if args.show_events == "true" else []
-            blocks.append(printers.describe(rt, obj, events, now=ctx.now()).rstrip("\n"))
+            events = await _events(ctx, obj) if args.show_events == "true" else None
+            related = await _related(ctx, rt.plural, obj)
+            now = ctx.now().astimezone()  # describe prints local times, as kubectl
+            blocks.append(printers.describe(rt, obj, events, now=now, related=related)
+                          .rstrip("\n"))
     if blocks:
         ctx.print("\n\n\n".join(blocks))
     elif not failed:

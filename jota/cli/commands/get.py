@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="watch for changes without listing first")
     p.add_argument("--chunk-size", type=int, default=500,
                    help="return large lists in chunks of this size (0 = no chunking)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, positionals="resources")
 
 
 def add_output_flags(p: argparse.ArgumentParser) -> None:
@@ -65,8 +65,9 @@ async def fetch(ctx: Context, rt: ResourceType, names: list[str], args: argparse
 def render(ctx: Context, rt: ResourceType, objs: list[Obj], args: argparse.Namespace, *,
            show_kind: bool, single: bool, headers: bool = True) -> str:
     fmt = args.output
-    if fmt and fmt != "wide":
-        return printers.format_output(fmt, rt, objs, single=single)
+    if not printers.is_table_format(fmt):
+        return printers.format_output(fmt, rt, objs, single=single,
+                                      no_headers=args.no_headers or not headers)
     labels = [c for col in args.label_columns for c in col.split(",") if c]
     return printers.print_table(
         rt, objs, now=ctx.now(), wide=fmt == "wide", show_kind=show_kind or args.show_kind,
@@ -84,7 +85,7 @@ def _nothing_found(ctx: Context, kinds: list[ResourceType]) -> str:
 async def run(ctx: Context, args: argparse.Namespace) -> int:
     targets = split_targets(args.resources)
     failures: list[errors.APIError] = []
-    structured = bool(args.output) and args.output != "wide"
+    structured = not printers.is_table_format(args.output)
     show_kind = len(targets) > 1
     single = len(targets) == 1 and len(targets[0][1]) == 1
     collected: list[tuple[ResourceType, list[Obj], str]] = []
@@ -96,7 +97,8 @@ async def run(ctx: Context, args: argparse.Namespace) -> int:
         lists_even_empty = structured and args.output.split("=")[0] in ("json", "yaml")
         if structured and (every or (lists_even_empty and not single)):
             kind = targets[0][0] if len(targets) == 1 else None
-            text = printers.format_output(args.output, kind, every, single=single)
+            text = printers.format_output(args.output, kind, every, single=single,
+                                          no_headers=args.no_headers)
             ctx.print(text.rstrip("\n"))
         elif not structured:
             blocks = [render(ctx, rt, objs, args, show_kind=show_kind, single=single)
@@ -119,17 +121,27 @@ async def run(ctx: Context, args: argparse.Namespace) -> int:
 
 async def watch(ctx: Context, rt: ResourceType, names: list[str], rv: str,
                 args: argparse.Namespace) -> None:
+    """Print each change as kubectl's `get -w` does: rows aligned with the table above."""
     field_selector = args.field_selector
     if names:
         field_selector = ",".join(filter(None, [field_selector,
                                                 f"metadata.name={names[0]}"]))
-    headers = args.watch_only
+    table = None
+    if printers.is_table_format(args.output):
+        labels = [c for col in args.label_columns for c in col.split(",") if c]
+        table = printers.TablePrinter(
+            rt, wide=args.output == "wide", show_kind=args.show_kind,
+            show_labels=args.show_labels, label_columns=labels,
+            all_namespaces=ctx.all_namespaces and rt.namespaced,
+            no_headers=args.no_headers or not args.watch_only)
     async for kind, obj in ctx.client.watch(rt.plural, ctx.ns_for(rt), resource_version=rv,
                                             label_selector=args.selector,
                                             field_selector=field_selector,
                                             allow_bookmarks=False):
         if kind in ("BOOKMARK", "ERROR"):
             continue
-        text = render(ctx, rt, [obj], args, show_kind=False, single=True, headers=headers)
-        headers = False
-        ctx.print(text.rstrip("\n"))
+        if table is not None:
+            ctx.print(printers.print_watch_row(table, obj, now=ctx.now()).rstrip("\n"))
+        else:
+            ctx.print(render(ctx, rt, [obj], args, show_kind=False, single=True)
+                      .rstrip("\n"))

@@ -1,0 +1,175 @@
+"""The `jota` command end to end, as a separate process against a real apiserver."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import CLI
+
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: frontend}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: httpd
+          image: busybox:1.36
+          env:
+            - {name: A, value: "1"}
+            - {name: B, value: "2"}
+"""
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "web.yaml"
+    path.write_text(DEPLOY)
+    return path
+
+
+def test_apply_create_unchanged_configured(jota: CLI, namespace: str, manifest: Path):
+    assert jota.ok("apply", "-f", str(manifest), "-n", namespace) == \
+        "deployment.apps/web created\n"
+    assert jota.ok("apply", "-f", str(manifest), "-n", namespace) == \
+        "deployment.apps/web unchanged\n"
+    manifest.write_text(DEPLOY.replace("replicas: 2", "replicas: 3"))
+    assert jota.ok("apply", "-f", str(manifest), "-n", namespace) == \
+        "deployment.apps/web configured\n"
+    assert jota.ok("get", "deploy", "web", "-n", namespace, "-o",
+                   "jsonpath={.spec.replicas}") == "3\n"
+
+
+def test_apply_removes_what_left_the_manifest_and_keeps_what_others_set(
+        jota: CLI, namespace: str, manifest: Path):
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    assert jota.ok("label", "deploy", "web", "owner=ops", "-n", namespace) == \
+        "deployment.apps/web labeled\n"
+    # The manifest drops env B and the tier label.
+    manifest.write_text(DEPLOY.replace('            - {name: B, value: "2"}\n', "")
+                        .replace(", tier: frontend", ""))
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    live = json.loads(jota.ok("get", "deploy/web", "-n", namespace, "-o", "json"))
+    assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "A", "value": "1"}]
+    assert live["metadata"]["labels"] == {"app": "web", "owner": "ops"}
+
+
+def test_get_tables_and_formats(jota: CLI, namespace: str, manifest: Path):
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    table = jota.ok("get", "deployments", "-n", namespace).splitlines()
+    assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert table[1].split()[:4] == ["web", "0/2", "0", "0"]
+    wide = jota.ok("get", "deploy", "-n", namespace, "-o", "wide").splitlines()
+    assert wide[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
+    assert jota.ok("get", "deploy", "-n", namespace, "-o", "name") == \
+        "deployment.apps/web\n"
+    doc = yaml.safe_load(jota.ok("get", "deploy", "web", "-n", namespace, "-o", "yaml"))
+    assert doc["kind"] == "Deployment" and doc["metadata"]["name"] == "web"
+    labels = jota.ok("get", "deploy", "-n", namespace, "--show-labels").splitlines()
+    assert labels[1].split()[-1] == "app=web,tier=frontend"
+    cols = jota.ok("get", "deploy", "-n", namespace, "-o",
+                   "custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec."
+                   "containers[*].image").splitlines()
+    assert [c.split() for c in cols] == [["NAME", "IMAGE"], ["web", "busybox:1.36"]]
+    assert namespace in jota.ok("get", "deploy", "-A")
+    assert jota.ok("get", "deploy", "-n", namespace, "-l", "tier=frontend",
+                   "-o", "name") == "deployment.apps/web\n"
+    r = jota("get", "deploy", "-n", namespace, "-l", "tier=backend")
+    assert (r.code, r.out, r.err) == (0, "", f"No resources found in {namespace} namespace.\n")
+
+
+def test_errors_in_kubectls_words(jota: CLI, namespace: str):
+    r = jota("get", "pods", "nope", "-n", namespace)
+    assert (r.code, r.err) == (1, 'Error from server (NotFound): pods "nope" not found\n')
+    r = jota("get", "bogus")
+    assert r.code == 1
+    assert r.err == ("Error from server (BadRequest): the server doesn't have a resource "
+                     'type "bogus"\n')
+    bad = textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: bad}
+        spec:
+          replicas: -1
+          selector: {matchLabels: {app: bad}}
+          template:
+            metadata: {labels: {app: bad}}
+            spec: {containers: [{name: c, image: busybox}]}
+        """)
+    r = jota("apply", "-f", "-", "-n", namespace, stdin=bad)
+    assert r.code == 1
+    assert r.err == ('Error from server (Invalid): Deployment "bad" is invalid: '
+                     "spec.replicas: Invalid value: -1: must be greater than or equal to 0\n")
+    r = jota("get", "pods", "--server", "127.0.0.1:1")
+    assert r.code == 1 and "The connection to the server 127.0.0.1:1 was refused" in r.err
+
+
+def test_describe_shows_the_object(jota: CLI, namespace: str, manifest: Path):
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    out = jota.ok("describe", "deploy", "web", "-n", namespace)
+    assert out.startswith("Name:                   web\n")
+    assert "Replicas:               2 desired | 0 updated | 0 total | 0 available | " \
+           "0 unavailable" in out
+    assert "RollingUpdateStrategy:  25% max unavailable, 25% max surge" in out
+
+
+def test_delete_by_name_file_and_label(jota: CLI, namespace: str, manifest: Path):
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    assert jota.ok("delete", "-f", str(manifest), "-n", namespace) == \
+        'deployment.apps "web" deleted\n'
+    jota.ok("create", "configmap", "a", "--from-literal=k=v", "-n", namespace)
+    jota.ok("label", "cm", "a", "group=x", "-n", namespace)
+    assert jota.ok("delete", "cm", "-l", "group=x", "-n", namespace) == \
+        'configmap "a" deleted\n'
+    r = jota("delete", "cm", "a", "-n", namespace)
+    assert (r.code, r.err) == (1, 'Error from server (NotFound): configmaps "a" not found\n')
+
+
+def test_get_watch_prints_changes(jota: CLI, namespace: str):
+    jota.ok("create", "configmap", "w", "--from-literal=k=v", "-n", namespace)
+    proc = jota.popen("get", "cm", "-w", "-n", namespace)
+    try:
+        assert proc.stdout is not None
+        header = proc.stdout.readline()
+        assert header.split() == ["NAME", "DATA", "AGE"]
+        assert proc.stdout.readline().split()[:2] == ["w", "1"]
+        time.sleep(0.5)
+        jota.ok("create", "configmap", "w2", "--from-literal=a=1",
+                "--from-literal=b=2", "-n", namespace)
+        assert proc.stdout.readline().split()[:2] == ["w2", "2"]
+        jota.ok("delete", "cm", "w2", "-n", namespace)
+        assert proc.stdout.readline().split()[:2] == ["w2", "2"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_get_all_and_empty_namespace(jota: CLI, namespace: str, manifest: Path):
+    r = jota("get", "all", "-n", namespace)
+    assert (r.code, r.out, r.err) == (0, "", f"No resources found in {namespace} namespace.\n")
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    out = jota.ok("get", "all", "-n", namespace)
+    assert "deployment.apps/web" in out
+
+
+def test_config_contexts_choose_the_server(jota: CLI, apiserver, tmp_path: Path):
+    env = {"JOTA_SERVER": ""}
+    jota.ok("config", "set-context", "mine", "--server", apiserver.address,
+            "--namespace", "kube-system")
+    assert jota("config", "use-context", "mine", env=env).out == \
+        'Switched to context "mine".\n'
+    r = jota("get", "ns", "kube-system", "-o", "name", env=env)
+    assert r.out == "namespace/kube-system\n"
