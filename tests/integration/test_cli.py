@@ -173,3 +173,59 @@ def test_config_contexts_choose_the_server(jota: CLI, apiserver, tmp_path: Path)
         'Switched to context "mine".\n'
     r = jota("get", "ns", "kube-system", "-o", "name", env=env)
     assert r.out == "namespace/kube-system\n"
+
+
+def test_edit_with_an_editor(jota: CLI, namespace: str, manifest: Path, tmp_path: Path):
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/replicas: 2/replicas: 5/' \"$1\"\n")
+    editor.chmod(0o755)
+    r = jota("edit", "deploy/web", "-n", namespace, env={"EDITOR": str(editor)})
+    assert (r.code, r.out) == (0, "deployment.apps/web edited\n"), r.err
+    assert jota.ok("get", "deploy", "web", "-n", namespace, "-o",
+                   "jsonpath={.spec.replicas}") == "5\n"
+    noop = tmp_path / "noop.sh"
+    noop.write_text("#!/bin/sh\nexit 0\n")
+    noop.chmod(0o755)
+    r = jota("edit", "deploy/web", "-n", namespace, env={"EDITOR": str(noop)})
+    assert r.code == 0 and "Edit cancelled, no changes made." in r.out + r.err
+
+
+def test_diff_shows_what_apply_would_change(jota: CLI, namespace: str, manifest: Path):
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    r = jota("diff", "-f", str(manifest), "-n", namespace)
+    assert (r.code, r.out) == (0, "")
+    manifest.write_text(DEPLOY.replace("replicas: 2", "replicas: 4"))
+    r = jota("diff", "-f", str(manifest), "-n", namespace)
+    assert r.code == 1
+    assert "-  replicas: 2" in r.out and "+  replicas: 4" in r.out
+    # Nothing was changed by diff.
+    assert jota.ok("get", "deploy", "web", "-n", namespace, "-o",
+                   "jsonpath={.spec.replicas}") == "2\n"
+
+
+def test_wait_patch_and_scale(jota: CLI, namespace: str, manifest: Path):
+    jota.ok("apply", "-f", str(manifest), "-n", namespace)
+    waiter = jota.popen("wait", "deploy/web", "-n", namespace,
+                        "--for=jsonpath={.spec.replicas}=7", "--timeout=60s")
+    time.sleep(1)
+    assert jota.ok("scale", "deploy/web", "--replicas=7", "-n", namespace) == \
+        "deployment.apps/web scaled\n"
+    out, err = waiter.communicate(timeout=60)
+    assert (waiter.returncode, out) == (0, "deployment.apps/web condition met\n"), err
+    assert jota.ok("patch", "deploy", "web", "-n", namespace, "--type=merge", "-p",
+                   '{"spec":{"replicas":1}}') == "deployment.apps/web patched\n"
+    r = jota("wait", "deploy/web", "-n", namespace, "--for=condition=Available",
+             "--timeout=2s")
+    assert r.code == 1
+    assert r.err == "error: timed out waiting for the condition on deployments/web\n"
+
+
+def test_discovery_explain_version(jota: CLI):
+    resources = jota.ok("api-resources").splitlines()
+    assert resources[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    assert any(line.split()[:5] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+               for line in resources)
+    explained = jota.ok("explain", "deploy.spec.replicas")
+    assert "FIELD: replicas <integer>" in explained
+    assert jota.ok("version").startswith("Client Version: v0.1.0\nServer Version: v0.1.0")

@@ -143,3 +143,26 @@ async def test_a_hundred_watchers_cost_no_extra_etcd_watch(client: Client, names
     results = await asyncio.gather(*tasks)
     assert all(r[0][1]["metadata"]["name"] == "w" for r in results)
     assert during == before
+
+
+async def test_apiserver_compacts_etcd_periodically(etcd: Daemon, tmp_path):
+    server = start_apiserver(etcd.address, tmp_path, name="compactor",
+                             extra_args=["--etcd-compaction-interval", "1s"])
+    store = Etcd([etcd.address])
+    try:
+        async with Client(server.address) as c:
+            first = await c.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                  "metadata": {"generateName": "compact-"}})
+        old = int(first["metadata"]["resourceVersion"])
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                await store.get(b"/registry/namespaces/default", revision=old)
+            except errors.Gone:
+                break  # history before the previous round is gone
+            assert asyncio.get_running_loop().time() < deadline, "never compacted"
+            await store.put(b"/jota-test/tick", b"x")  # keep revisions moving
+            await asyncio.sleep(0.5)
+    finally:
+        await store.close()
+        server.stop()

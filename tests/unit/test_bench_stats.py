@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.stats import fmt_ms, fmt_rate, fmt_ratio, percentile, ratio, summarize
+from bench.stats import fmt_ms, fmt_rate, fmt_ratio, merge, percentile, ratio, summarize
 
 
 @pytest.mark.parametrize(("samples", "q", "expected"), [
@@ -36,6 +36,14 @@ def test_summary_throughput_is_operations_over_wall_time() -> None:
     assert s.count == 16
     assert s.ops_per_s == pytest.approx(800.0)
     assert (s.p50_ms, s.p99_ms) == pytest.approx((10.0, 10.0))
+
+
+def test_rounds_merge_as_if_run_at_once() -> None:
+    # Two rounds of a case that took turns with others: 4 ops in 0.5 s, then 4 in 1.5 s.
+    merged = merge([summarize([1.0, 2.0, 3.0, 4.0], 0.5), summarize([5.0, 6.0, 7.0, 8.0], 1.5)])
+    assert merged.count == 8
+    assert merged.ops_per_s == pytest.approx(4.0)
+    assert merged.p50 == pytest.approx(4.5)
 
 
 @pytest.mark.parametrize(("ours", "baseline", "text"), [

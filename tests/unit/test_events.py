@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,15 +21,7 @@ from jota.client.events import (
     reference_of,
 )
 
-
-@pytest.fixture(autouse=True)
-async def no_task_left_running() -> AsyncIterator[None]:
-    yield
-    await asyncio.sleep(0)
-    me = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-    assert not left, f"tasks left running: {left}"
-
+pytestmark = pytest.mark.usefixtures("no_task_left_running")
 
 T0 = datetime(2026, 11, 24, 13, 0, 0, tzinfo=UTC)
 

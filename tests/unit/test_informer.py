@@ -20,15 +20,7 @@ from jota.client.store import (
     index_by_node_name,
 )
 
-
-@pytest.fixture(autouse=True)
-async def no_task_left_running() -> AsyncIterator[None]:
-    yield
-    await asyncio.sleep(0)
-    me = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-    assert not left, f"tasks left running: {left}"
-
+pytestmark = pytest.mark.usefixtures("no_task_left_running")
 
 def pod(name: str, node: str = "", phase: str = "Pending") -> Obj:
     return {"apiVersion": "v1", "kind": "Pod",

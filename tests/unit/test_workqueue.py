@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,15 +15,7 @@ from jota.client.workqueue import (
     run_worker,
 )
 
-
-@pytest.fixture(autouse=True)
-async def no_task_left_running() -> AsyncIterator[None]:
-    yield
-    await asyncio.sleep(0)
-    me = asyncio.current_task()
-    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-    assert not left, f"tasks left running: {left}"
-
+pytestmark = pytest.mark.usefixtures("no_task_left_running")
 
 async def drain(q: WorkQueue) -> list[str]:
     """Every key queued right now, each marked done."""
