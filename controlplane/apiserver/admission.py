@@ -8,6 +8,7 @@ import base64
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from controlplane.storage import keys
 from jota.api import errors
 from jota.api.defaults import apply_defaults
 from jota.api.meta import Obj
@@ -129,10 +130,18 @@ def default_and_validate(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
 
 
 async def check_namespace_open(api: API, namespace: str) -> None:
-    try:
-        ns = await api.store.get(by_plural("namespaces"), "", namespace)
-    except errors.NotFound:
-        raise errors.NotFound(f'namespaces "{namespace}" not found') from None
+    """As Kubernetes' NamespaceLifecycle admission: read from the watch cache (no etcd
+    round trip per write), and from etcd only for a namespace the cache lacks, which
+    may have been created a moment ago."""
+    rt = by_plural("namespaces")
+    cached = api.caches[rt.plural].objects.get(keys.object_key(rt, "", namespace))
+    if cached is not None:
+        ns = cached.obj
+    else:
+        try:
+            ns = await api.store.get(rt, "", namespace)
+        except errors.NotFound:
+            raise errors.NotFound(f'namespaces "{namespace}" not found') from None
     if ns["metadata"].get("deletionTimestamp"):
         raise errors.Forbidden(
             f"unable to create new content in namespace {namespace} because it is being "

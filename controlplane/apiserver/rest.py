@@ -104,7 +104,8 @@ class API:
             bodies = [json.dumps(o, separators=(",", ":")).encode() for o in matched]
         head = json.dumps({"apiVersion": rt.api_version, "kind": f"{rt.kind}List",
                            "metadata": metadata}, separators=(",", ":"))
-        return head[:-1].encode() + b',"items":[' + b",".join(bodies) + b"]}"
+        # One copy of a possibly large body: the items are already serialized.
+        return b"".join((head[:-1].encode(), b',"items":[', b",".join(bodies), b"]}"))
 
     async def _cache_serves(self, cache: WatchCache, resource_version: str) -> bool:
         """Serve from memory for "any version" (rv=0) or a version the cache has reached.

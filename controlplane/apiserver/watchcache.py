@@ -121,6 +121,8 @@ class WatchCache:
         self.prefix = keys.resource_prefix(rt)
         self.bookmark_interval = bookmark_interval
         self.objects: dict[bytes, CachedObject] = {}
+        # The same objects by namespace, so a namespaced list touches only its own.
+        self.by_namespace: dict[str, dict[bytes, CachedObject]] = {}
         self.history: deque[CacheEvent] = deque()
         self.revision = 0  # everything up to here is in `objects`
         self.oldest = 0  # history holds every event after this revision
@@ -176,11 +178,11 @@ class WatchCache:
 
     async def _relist(self) -> None:
         result = await self.etcd.range(self.prefix, prefix_end(self.prefix))
-        self.objects = {
-            kv.key: CachedObject(self.codec.decode(kv.value, kv.key, kv.mod_revision),
-                                 kv.mod_revision)
-            for kv in result.kvs
-        }
+        self.objects = {}
+        self.by_namespace = {}
+        for kv in result.kvs:
+            self._store(kv.key, CachedObject(
+                self.codec.decode(kv.value, kv.key, kv.mod_revision), kv.mod_revision))
         self.history.clear()
         self.oldest = result.revision
         self.ready.set()
@@ -194,13 +196,13 @@ class WatchCache:
                 if prev_value is None:
                     return
                 prev = CachedObject(self.codec.decode(prev_value, key, revision), revision)
-            del self.objects[key]
+            self._forget(key, prev)
             last = dict(prev.obj)
             last["metadata"] = {**last.get("metadata", {}), "resourceVersion": str(revision)}
             event = CacheEvent("DELETED", CachedObject(last, revision), prev)
         else:
             current = CachedObject(self.codec.decode(value, key, revision), revision)
-            self.objects[key] = current
+            self._store(key, current)
             event = CacheEvent("MODIFIED" if prev else "ADDED", current, prev)
         self.history.append(event)
         if len(self.history) > self.HISTORY:
@@ -210,6 +212,18 @@ class WatchCache:
             w.offer(event)
             if w.closed:
                 self.watchers.discard(w)
+
+    def _store(self, key: bytes, cached: CachedObject) -> None:
+        self.objects[key] = cached
+        self.by_namespace.setdefault(namespace_of(cached.obj), {})[key] = cached
+
+    def _forget(self, key: bytes, cached: CachedObject) -> None:
+        self.objects.pop(key, None)
+        bucket = self.by_namespace.get(namespace_of(cached.obj))
+        if bucket is not None:
+            bucket.pop(key, None)
+            if not bucket:
+                del self.by_namespace[namespace_of(cached.obj)]
 
     async def _advance(self, revision: int) -> None:
         async with self._advanced:
@@ -250,9 +264,8 @@ class WatchCache:
     # ---- serving -----------------------------------------------------------------------
 
     def list(self, namespace: str, predicate: Predicate) -> tuple[list[CachedObject], int]:
-        prefix = keys.namespace_prefix(self.rt, namespace)
-        items = [c for k, c in sorted(self.objects.items())
-                 if k.startswith(prefix) and predicate(c.obj)]
+        pool = self.by_namespace.get(namespace, {}) if namespace else self.objects
+        items = [c for _, c in sorted(pool.items()) if predicate(c.obj)]
         return items, self.revision
 
     def watch(self, namespace: str, predicate: Predicate, after: int, *,

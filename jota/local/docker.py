@@ -1,0 +1,43 @@
+"""Making sure a Docker engine answers: the tests, the demo and `jota local` need one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def answers(host: str = DEFAULT_SOCKET) -> bool:
+    try:
+        client = docker.DockerClient(base_url=host, timeout=5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except docker.errors.DockerException:
+        return False
+
+
+def ensure_dockerd(log: Path = Path("/var/log/jota-dockerd.log"), timeout: float = 60.0) -> None:
+    """Start the machine's dockerd in the background if nothing answers on its socket
+    (machines without systemd, such as CI containers)."""
+    if answers():
+        return
+    dockerd = shutil.which("dockerd")
+    if dockerd is None:
+        raise FileNotFoundError("dockerd is not installed: run `make deps` (Debian: docker.io)")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        subprocess.Popen([dockerd], stdout=out, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answers():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"dockerd did not answer within {timeout:.0f}s; see {log}")
