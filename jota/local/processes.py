@@ -120,3 +120,17 @@ def start_controller_manager(apiserver: str, log_dir: Path, *, name: str = "cont
     if proc.poll() is not None:
         raise RuntimeError(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
     return Daemon(name, proc, "", log)
+
+
+def start_node_agent(apiserver: str, log_dir: Path, *, node_name: str, root_dir: Path,
+                     node_ip: str = "127.0.0.1", docker_host: str = "",
+                     extra_args: list[str] | None = None) -> Daemon:
+    cmd = [sys.executable, "-m", "node.agent.main", "--apiserver", apiserver,
+           "--node-name", node_name, "--root-dir", str(root_dir), "--node-ip", node_ip,
+           *(["--docker-host", docker_host] if docker_host else []), *(extra_args or [])]
+    log = log_dir / f"node-{node_name}.log"
+    proc = _spawn(f"node-{node_name}", cmd, log)
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"jota-node exited with {proc.returncode}: {log.read_text()[-2000:]}")
+    return Daemon(f"node-{node_name}", proc, "", log)

@@ -18,11 +18,14 @@ from pathlib import Path
 import pytest
 
 from jota.client.client import Client
+from jota.local.docker import DEFAULT_SOCKET, ensure_dockerd
+from jota.local.images import build_test_image
 from jota.local.processes import (
     Daemon,
     start_apiserver,
     start_controller_manager,
     start_etcd,
+    start_node_agent,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +63,44 @@ def controller_manager(apiserver: Daemon, tmp_path_factory: pytest.TempPathFacto
     yield daemon
     daemon.stop()
     _fail_on_tracebacks(daemon)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """The machine's Docker engine, started if it is not running (no skipping)."""
+    ensure_dockerd()
+    return DEFAULT_SOCKET
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_engine: str) -> str:
+    """jota/busybox:latest, made from Debian's static busybox with `docker import`."""
+    return build_test_image(docker_engine)
+
+
+NODE = "node-1"
+
+
+@pytest.fixture(scope="session")
+def node_agent(apiserver: Daemon, test_image: str, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Daemon]:
+    """A real jota-node running pods in the machine's Docker engine."""
+    root = tmp_path_factory.mktemp("node")
+    daemon = start_node_agent(apiserver.address, root, node_name=NODE, root_dir=root / "root",
+                              extra_args=["--v", "debug"])
+    yield daemon
+    daemon.stop(timeout=30)
+    _fail_on_tracebacks(daemon)
+    remove_pod_containers()
+
+
+def remove_pod_containers() -> None:
+    """Whatever pods the tests left in Docker go with the session."""
+    import docker
+
+    engine = docker.from_env()
+    for c in engine.containers.list(all=True, filters={"label": "io.jota.managed=true"}):
+        c.remove(force=True)
 
 
 @pytest.fixture

@@ -1,0 +1,442 @@
+"""jota-node's core: one worker per pod, carrying out what the pure pod worker decides.
+
+The loop of each pod worker is kubelet's syncPod: observe the runtime (the
+source of truth: containers carry their pod's uid in labels), ask
+`podworker.compute_actions` what to do, do it, observe again, and write the
+status `status.pod_status` computes if it changed. A worker wakes on a pod
+update, on a Docker event about its containers, on a probe result changing,
+when its plan asks (`requeue_after`: a backoff ending) or every resync period.
+
+At start the agent adopts what runs: containers of pods still bound to this
+node are left running; those of pods gone from the API are stopped and removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jota.api import errors
+from jota.api.meta import Obj
+from jota.client import NORMAL, WARNING, Client, EventRecorder, SharedInformer
+from node.agent import nodestatus
+from node.agent.containers import container_config, sandbox_config
+from node.agent.env import ConfigError, references, resolve_env
+from node.agent.podworker import (
+    CreateSandbox,
+    KillContainer,
+    KillPod,
+    Observed,
+    RemoveContainer,
+    StartContainer,
+    StopSandbox,
+    compute_actions,
+)
+from node.agent.probes import ProbeManager
+from node.agent.status import pod_status
+from node.agent.volumes import VolumeManager
+from node.runtime.interface import (
+    ContainerState,
+    ImageNotFound,
+    Runtime,
+    RuntimeCallError,
+    SandboxConfig,
+    SandboxState,
+)
+from node.runtime.pause.image import ensure_pause_image
+
+logger = logging.getLogger(__name__)
+
+RESYNC = 10.0
+LEASE_RENEW = 10.0
+STATUS_REPORT = 60.0
+IMAGE_BACKOFF_MAX = 300.0
+
+
+@dataclass
+class AgentConfig:
+    node: nodestatus.NodeConfig
+    root_dir: Path
+    cluster_dns: list[str] = field(default_factory=list)
+    cluster_domain: str = "cluster.local"
+    network: str = ""  # Docker network for pods ("" = the engine's default bridge)
+
+
+@dataclass
+class PodState:
+    """What the agent remembers about one pod between syncs (all derivable again)."""
+
+    uid: str
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    errors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    image_backoff: dict[str, tuple[int, float]] = field(default_factory=dict)  # image->(n, until)
+    last_status: Obj | None = None
+
+
+class Agent:
+    def __init__(self, client: Client, runtime: Runtime, config: AgentConfig) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.config = config
+        self.name = config.node.name
+        self.pods: dict[str, PodState] = {}
+        self.informer = SharedInformer(client, "pods",
+                                       field_selector=f"spec.nodeName={self.name}")
+        self.volumes = VolumeManager(config.root_dir)
+        self.recorder = EventRecorder(client, "kubelet", host=self.name)
+        self.probes = ProbeManager(self.runtime, on_change=self._wake)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._node_uid = ""
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        name, version = await self.runtime.version()
+        self.config.node.runtime_version = f"{name}://{version}"
+        await ensure_pause_image(self.runtime)
+        self.machine = nodestatus.machine_info(str(self.config.root_dir))
+        await self._register()
+        self.recorder.start()
+        self.informer.add_event_handler(on_add=self._pod_seen,
+                                        on_update=lambda _old, new: self._pod_seen(new),
+                                        on_delete=lambda obj: self._wake(_uid(obj)))
+        self._tasks = [asyncio.create_task(self.informer.run(), name="pod-informer"),
+                       asyncio.create_task(self._renew_lease(), name="lease"),
+                       asyncio.create_task(self._report_status(), name="node-status"),
+                       asyncio.create_task(self._runtime_events(), name="runtime-events")]
+        await self.informer.wait_for_sync()
+        await self._adopt()
+        logger.info("node agent running", extra={"node": self.name})
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        for task in self._tasks + [p.task for p in self.pods.values() if p.task]:
+            task.cancel()
+        for task in self._tasks + [p.task for p in self.pods.values() if p.task]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.probes.stop()
+        await self.recorder.shutdown()
+
+    # ---- the Node and its Lease -------------------------------------------------------------
+
+    async def _register(self) -> None:
+        now = datetime.now(UTC)
+        node = nodestatus.node_object(self.machine, self.config.node, now)
+        try:
+            created = await self.client.create("nodes", node)
+            self._node_uid = created["metadata"]["uid"]
+            logger.info("registered node", extra={"node": self.name})
+        except errors.AlreadyExists:
+            existing = await self.client.get("nodes", self.name)
+            self._node_uid = existing["metadata"]["uid"]
+            await self._update_node_status()
+
+    async def _update_node_status(self) -> None:
+        async def write() -> None:
+            node = await self.client.get("nodes", self.name)
+            node["status"] = nodestatus.node_status(self.machine, self.config.node,
+                                                    datetime.now(UTC), previous=node)
+            await self.client.update_status("nodes", node)
+
+        for _ in range(5):
+            try:
+                await write()
+                return
+            except errors.Conflict:
+                continue
+
+    async def _report_status(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_REPORT)
+            try:
+                await self._update_node_status()
+            except errors.APIError as e:
+                logger.warning("cannot update node status: %s", e, extra={"node": self.name})
+
+    async def _renew_lease(self) -> None:
+        while True:
+            lease = nodestatus.lease_object(self.name, self._node_uid, datetime.now(UTC))
+            try:
+                try:
+                    current = await self.client.get("leases", self.name,
+                                                    nodestatus.LEASE_NAMESPACE)
+                    current["spec"] = lease["spec"]
+                    await self.client.update("leases", current, nodestatus.LEASE_NAMESPACE)
+                except errors.NotFound:
+                    await self.client.create("leases", lease, nodestatus.LEASE_NAMESPACE)
+            except errors.APIError as e:
+                logger.warning("cannot renew lease: %s", e, extra={"node": self.name})
+            await asyncio.sleep(LEASE_RENEW)
+
+    # ---- pods ------------------------------------------------------------------------------
+
+    def _pod_seen(self, pod: Obj) -> None:
+        uid = _uid(pod)
+        state = self.pods.get(uid)
+        if state is None:
+            state = self.pods[uid] = PodState(uid)
+            state.task = asyncio.create_task(self._worker(state), name=f"pod-{uid}")
+        state.wake.set()
+
+    def _wake(self, uid: str) -> None:
+        state = self.pods.get(uid)
+        if state is not None:
+            state.wake.set()
+
+    def _pod(self, uid: str) -> Obj | None:
+        for pod in self.informer.store.list():
+            if _uid(pod) == uid:
+                return pod
+        return None
+
+    async def _adopt(self) -> None:
+        """Stop and remove what runs for pods that are gone; the rest syncs as usual."""
+        known = {_uid(p) for p in self.informer.store.list()}
+        for uid in await self._runtime_pod_uids():
+            if uid not in known:
+                self.pods[uid] = state = PodState(uid)
+                state.task = asyncio.create_task(self._worker(state), name=f"pod-{uid}")
+        for uid in self.volumes.orphaned(known):
+            await self.volumes.teardown(uid)
+
+    async def _runtime_pod_uids(self) -> set[str]:
+        sandboxes = await self.runtime.list_pod_sandboxes()
+        containers = await self.runtime.list_containers()
+        return {s.pod.uid for s in sandboxes} | {c.pod.uid for c in containers}
+
+    async def _runtime_events(self) -> None:
+        while True:
+            try:
+                async for event in self.runtime.events():
+                    self._wake(event.pod_uid)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                logger.warning("runtime event stream broke: %s", e)
+            await asyncio.sleep(1)
+
+    async def _worker(self, state: PodState) -> None:
+        delay: float | None = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.wake.wait(), RESYNC if delay is None
+                                       else min(delay, RESYNC))
+            state.wake.clear()
+            try:
+                delay, done = await self.sync_pod(state)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("pod sync failed", extra={"pod_uid": state.uid})
+                delay, done = 2.0, False
+            if done:
+                self.pods.pop(state.uid, None)
+                self.probes.forget(state.uid)
+                return
+
+    async def _observe(self, uid: str) -> Observed:
+        sandboxes = [s for s in await self.runtime.list_pod_sandboxes() if s.pod.uid == uid]
+        containers = [c for c in await self.runtime.list_containers() if c.pod.uid == uid]
+        return Observed(sandboxes=sandboxes, containers=containers)
+
+    async def sync_pod(self, state: PodState) -> tuple[float | None, bool]:
+        """One round for one pod; returns (when to look again, whether the worker ends)."""
+        pod = self._pod(state.uid)
+        if pod is None:
+            await self._clean_up_gone_pod(state)
+            return None, True
+        observed = await self._observe(state.uid)
+        probes = self.probes.results(state.uid)
+        plan = compute_actions(pod, observed, probes, time.time())
+        for action in plan.actions:
+            await self._carry_out(pod, state, action, observed)
+        if plan.actions:
+            observed = await self._observe(state.uid)
+        self.probes.track(pod, observed)
+        waiting = {**plan.waiting, **state.errors}
+        status = pod_status(pod, observed, self.probes.results(state.uid), plan, time.time(),
+                            host_ip=self.config.node.node_ip, errors=waiting)
+        if status != (pod.get("status") or {}):
+            await self._write_status(pod, status)
+        if pod["metadata"].get("deletionTimestamp") and not _anything_running(observed):
+            await self._finish_deletion(pod, state, observed)
+            return None, True
+        requeue = plan.requeue_after
+        if state.errors:
+            requeue = min(requeue or RESYNC, 5.0)
+        return requeue, False
+
+    async def _write_status(self, pod: Obj, status: Obj) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        with contextlib.suppress(errors.NotFound):
+            await self.client.patch("pods", name, {"status": status}, ns, patch_type="merge",
+                                     status=True)
+
+    async def _finish_deletion(self, pod: Obj, state: PodState, observed: Observed) -> None:
+        """Containers are gone: remove their remains, then the pod object (grace 0)."""
+        for c in observed.containers:
+            await self.runtime.remove_container(c.id)
+        for s in observed.sandboxes:
+            await self.runtime.remove_pod_sandbox(s.id)
+        await self.volumes.teardown(state.uid)
+        md = pod["metadata"]
+        with contextlib.suppress(errors.NotFound, errors.Conflict):
+            await self.client.delete("pods", md["name"], md["namespace"], grace_period_seconds=0,
+                                     precondition_resource_version="")
+        logger.info("pod deleted", extra={"pod": md["name"], "namespace": md["namespace"]})
+
+    async def _clean_up_gone_pod(self, state: PodState) -> None:
+        observed = await self._observe(state.uid)
+        for c in observed.containers:
+            if c.state == ContainerState.RUNNING:
+                await self.runtime.stop_container(c.id, 2)
+            await self.runtime.remove_container(c.id)
+        for s in observed.sandboxes:
+            if s.state == SandboxState.READY:
+                await self.runtime.stop_pod_sandbox(s.id)
+            await self.runtime.remove_pod_sandbox(s.id)
+        await self.volumes.teardown(state.uid)
+
+    # ---- carrying out actions ----------------------------------------------------------------
+
+    async def _carry_out(self, pod: Obj, state: PodState, action: object,
+                         observed: Observed) -> None:
+        if isinstance(action, KillPod):
+            for cid in action.container_ids:
+                await self.runtime.stop_container(cid, action.grace)
+            for sid in action.sandbox_ids:
+                await self.runtime.stop_pod_sandbox(sid)
+                await self.runtime.remove_pod_sandbox(sid)
+        elif isinstance(action, CreateSandbox):
+            config = self._sandbox_config(pod, action.attempt)
+            await self.runtime.run_pod_sandbox(config)
+        elif isinstance(action, StartContainer):
+            await self._start_container(pod, state, action)
+        elif isinstance(action, KillContainer):
+            self.recorder.event(pod, NORMAL, "Killing",
+                                action.message or f"Stopping container {action.name}")
+            await self.runtime.stop_container(action.container_id, action.grace)
+        elif isinstance(action, StopSandbox):
+            await self.runtime.stop_pod_sandbox(action.sandbox_id)
+        elif isinstance(action, RemoveContainer):
+            await self.runtime.remove_container(action.container_id)
+
+    def _sandbox_config(self, pod: Obj, attempt: int) -> SandboxConfig:
+        return sandbox_config(pod, attempt=attempt, cluster_dns=self.config.cluster_dns,
+                              cluster_domain=self.config.cluster_domain,
+                              network=self.config.network)
+
+    async def _start_container(self, pod: Obj, state: PodState,
+                               action: StartContainer) -> None:
+        spec = pod["spec"]
+        containers = spec.get("initContainers" if action.init else "containers") or []
+        container = next(c for c in containers if c["name"] == action.name)
+        sandboxes = [s for s in (await self._observe(state.uid)).sandboxes
+                     if s.state == SandboxState.READY]
+        if not sandboxes:
+            return
+        sandbox = max(sandboxes, key=lambda s: s.attempt)
+        state.errors.pop(action.name, None)
+        try:
+            configmaps, secrets = await self._fetch_references(pod)
+            env = resolve_env(pod, container, configmaps=configmaps, secrets=secrets,
+                              node_name=self.name, pod_ip=sandbox.ip,
+                              host_ip=self.config.node.node_ip)
+            paths = await self.volumes.setup(pod, configmaps, secrets)
+            mounts = self.volumes.mounts(pod, container, paths)
+            config = container_config(pod, container, attempt=action.attempt, env=env,
+                                      mounts=mounts)
+        except ConfigError as e:
+            state.errors[action.name] = (e.reason, e.message)
+            self.recorder.event(pod, WARNING, "Failed", f"Error: {e.message}")
+            return
+        if not await self._ensure_image(pod, state, container):
+            return
+        cid = ""
+        try:
+            cid = await self.runtime.create_container(
+                sandbox.id, config, self._sandbox_config(pod, sandbox.attempt))
+            self.recorder.event(pod, NORMAL, "Created", f"Created container {action.name}")
+            await self.runtime.start_container(cid)
+            self.recorder.event(pod, NORMAL, "Started", f"Started container {action.name}")
+        except RuntimeCallError as e:
+            # A container that never started is no attempt to keep: remove it, show the
+            # error, and try again after the error backoff (see sync_pod).
+            if cid:
+                await self.runtime.remove_container(cid)
+            state.errors[action.name] = ("RunContainerError", e.message)
+            self.recorder.event(pod, WARNING, "Failed", f"Error: {e.message}")
+
+    async def _ensure_image(self, pod: Obj, state: PodState, container: Obj) -> bool:
+        image = container["image"]
+        policy = container.get("imagePullPolicy", "IfNotPresent")
+        name = container["name"]
+        present = await self.runtime.image_status(image)
+        if policy == "Never":
+            if present is None:
+                message = (f'Container image "{image}" is not present with pull policy of '
+                           f"Never")
+                state.errors[name] = ("ErrImageNeverPull", message)
+                self.recorder.event(pod, WARNING, "ErrImageNeverPull", message)
+                return False
+            return True
+        if present is not None and policy == "IfNotPresent":
+            return True
+        failures, until = state.image_backoff.get(image, (0, 0.0))
+        if time.time() < until:
+            state.errors[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
+            return False
+        self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"')
+        started = time.monotonic()
+        try:
+            await self.runtime.pull_image(image)
+        except RuntimeCallError as e:
+            failures += 1
+            state.image_backoff[image] = (failures, time.time() + min(
+                10 * 2 ** (failures - 1), IMAGE_BACKOFF_MAX))
+            reason = "ErrImagePull" if isinstance(e, ImageNotFound) or failures == 1 \
+                else "ImagePullBackOff"
+            state.errors[name] = (reason, e.message)
+            self.recorder.event(pod, WARNING, "Failed",
+                                f'Failed to pull image "{image}": {e.message}')
+            return False
+        state.image_backoff.pop(image, None)
+        self.recorder.event(pod, NORMAL, "Pulled",
+                            f'Successfully pulled image "{image}" in '
+                            f"{time.monotonic() - started:.3f}s")
+        return True
+
+    async def _fetch_references(self, pod: Obj) -> tuple[dict[str, Obj], dict[str, Obj]]:
+        ns = pod["metadata"]["namespace"]
+        cm_names, secret_names = references(pod)
+        configmaps: dict[str, Obj] = {}
+        secrets: dict[str, Obj] = {}
+        for name in cm_names:
+            with contextlib.suppress(errors.NotFound):
+                configmaps[name] = await self.client.get("configmaps", name, ns)
+        for name in secret_names:
+            with contextlib.suppress(errors.NotFound):
+                secrets[name] = await self.client.get("secrets", name, ns)
+        return configmaps, secrets
+
+
+def _uid(obj: object) -> str:
+    if isinstance(obj, dict):
+        return str((obj.get("metadata") or {}).get("uid") or "")
+    inner = getattr(obj, "obj", None)
+    return _uid(inner) if inner is not None else ""
+
+
+def _anything_running(observed: Observed) -> bool:
+    return any(c.state == ContainerState.RUNNING for c in observed.containers) or any(
+        s.state == SandboxState.READY for s in observed.sandboxes)

@@ -1,0 +1,110 @@
+"""`jota-node`: Jota's kubelet, running the pods bound to this machine in Docker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from jota import log
+from jota.client import Client
+from node.agent.agent import Agent, AgentConfig
+from node.agent.nodestatus import DEFAULT_MAX_PODS, NodeConfig
+from node.runtime.docker import DockerRuntime
+
+logger = logging.getLogger("jota-node")
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """`cpu=100m,memory=256Mi` -> {"cpu": "100m", "memory": "256Mi"}."""
+    pairs: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"invalid pair {item!r}: expected key=value")
+        pairs[key] = value
+    return pairs
+
+
+def default_node_ip() -> str:
+    """The address the hostname resolves to (set --node-ip on machines with several)."""
+    with contextlib.suppress(OSError):
+        address = socket.gethostbyname(socket.gethostname())
+        if not address.startswith("127."):
+            return address
+    return "127.0.0.1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jota-node",
+        description="Registers this machine as a Node and runs the pods bound to it in "
+                    "Docker.")
+    p.add_argument("--apiserver", default="127.0.0.1:6443",
+                   help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
+    p.add_argument("--node-name", default=socket.gethostname(),
+                   help="name of the Node object (default: the hostname)")
+    p.add_argument("--docker-host", default="unix:///var/run/docker.sock",
+                   help="the Docker engine to run pods in")
+    p.add_argument("--node-ip", default="",
+                   help="this node's InternalIP, the address other nodes reach (default: "
+                        "the address the hostname resolves to)")
+    p.add_argument("--pod-cidr", default="",
+                   help="the pod subnet of this node; empty: pods use Docker's default bridge")
+    p.add_argument("--max-pods", type=int, default=DEFAULT_MAX_PODS,
+                   help=f"pods this node accepts (default {DEFAULT_MAX_PODS})")
+    p.add_argument("--system-reserved", type=parse_pairs, default={},
+                   help="resources kept for the system, e.g. cpu=100m,memory=256Mi")
+    p.add_argument("--root-dir", type=Path, default=Path("/var/lib/jota-node"),
+                   help="where pod volumes live (default /var/lib/jota-node)")
+    p.add_argument("--cluster-dns", default="",
+                   help="cluster DNS server IPs, comma-separated, written into pods' "
+                        "resolv.conf for dnsPolicy ClusterFirst")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--node-labels", type=parse_pairs, default={},
+                   help="labels to add to the Node, e.g. zone=a,disk=ssd")
+    p.add_argument("--v", "--log-level", dest="log_level", default="info",
+                   choices=["debug", "info", "warning", "error"])
+    return p
+
+
+async def amain(args: argparse.Namespace) -> None:
+    node = NodeConfig(name=args.node_name, node_ip=args.node_ip or default_node_ip(),
+                      runtime_version="", max_pods=args.max_pods, pod_cidr=args.pod_cidr,
+                      system_reserved=args.system_reserved, labels=args.node_labels)
+    config = AgentConfig(node=node, root_dir=args.root_dir,
+                         cluster_dns=[s for s in args.cluster_dns.split(",") if s],
+                         cluster_domain=args.cluster_domain)
+    args.root_dir.mkdir(parents=True, exist_ok=True)
+    client = Client(args.apiserver)
+    runtime = DockerRuntime(args.docker_host)
+    agent = Agent(client, runtime, config)
+    task = asyncio.create_task(agent.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await runtime.close()
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    log.setup(args.log_level)
+    try:
+        asyncio.run(amain(args))
+    except OSError as e:
+        logger.error("%s", e)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
