@@ -1,8 +1,9 @@
 """`jota local`: a whole cluster on this machine, as kind or minikube give one.
 
-Today it runs the control plane (etcd, apiserver, controller-manager) as
-background processes whose state lives in one folder; node agents join it when
-they exist. The folder holds every log, etcd's data and `state.json`, which
+Today it runs the control plane (etcd, apiserver, controller-manager) and one
+node agent on this machine's Docker engine, as background processes whose state
+lives in one folder; several nodes in their own network namespaces come with
+issue F. The folder holds every log, etcd's data and `state.json`, which
 names each process so `down` can stop exactly what `up` started.
 """
 
@@ -18,10 +19,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from jota.local.docker import answers, ensure_dockerd, remove_managed_containers
+from jota.local.images import build_test_image
 from jota.local.processes import (
     start_apiserver,
     start_controller_manager,
     start_etcd,
+    start_node_agent,
     wait_for_port,
 )
 
@@ -29,6 +33,7 @@ ETCD_CLIENT_PORT = 23790
 ETCD_PEER_PORT = 23800
 APISERVER_PORT = 6443
 CONTEXT = "jota-local"
+NODE_NAME = "jota-local-1"
 
 Progress = Callable[[str], None]
 
@@ -89,6 +94,14 @@ def up(progress: Progress) -> str:
         cm = start_controller_manager(api.address, logs)
         components.append(Component("controller-manager", cm.proc.pid, "", str(cm.log)))
         _save_state(components)
+        progress("Checking the Docker engine and building the test image jota/busybox")
+        ensure_dockerd()
+        build_test_image()
+        progress(f"Starting the node agent ({NODE_NAME})")
+        node = start_node_agent(api.address, logs, node_name=NODE_NAME,
+                                root_dir=root / "node")
+        components.append(Component(f"node/{NODE_NAME}", node.proc.pid, "", str(node.log)))
+        _save_state(components)
     except BaseException:
         progress("Start failed: stopping what was started")
         down(lambda _m: None)
@@ -97,10 +110,14 @@ def up(progress: Progress) -> str:
 
 
 def down(progress: Progress) -> None:
-    for c in reversed(load_state()):
+    components = load_state()
+    for c in reversed(components):
         if c.alive:
             progress(f"Stopping {c.name}")
             _stop(c.pid)
+    if any(c.name.startswith("node/") for c in components) and answers():
+        progress("Removing the pods' containers")
+        remove_managed_containers()
     shutil.rmtree(state_dir(), ignore_errors=True)
 
 

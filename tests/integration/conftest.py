@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jota.client.client import Client
-from jota.local.docker import DEFAULT_SOCKET, ensure_dockerd
+from jota.local.docker import DEFAULT_SOCKET, ensure_dockerd, remove_managed_containers
 from jota.local.images import build_test_image
 from jota.local.processes import (
     Daemon,
@@ -91,16 +91,7 @@ def node_agent(apiserver: Daemon, test_image: str, tmp_path_factory: pytest.Temp
     yield daemon
     daemon.stop(timeout=30)
     _fail_on_tracebacks(daemon)
-    remove_pod_containers()
-
-
-def remove_pod_containers() -> None:
-    """Whatever pods the tests left in Docker go with the session."""
-    import docker
-
-    engine = docker.from_env()
-    for c in engine.containers.list(all=True, filters={"label": "io.jota.managed=true"}):
-        c.remove(force=True)
+    remove_managed_containers()  # whatever pods the tests left go with the session
 
 
 @pytest.fixture
