@@ -134,3 +134,16 @@ def start_node_agent(apiserver: str, log_dir: Path, *, node_name: str, root_dir:
     if proc.poll() is not None:
         raise RuntimeError(f"jota-node exited with {proc.returncode}: {log.read_text()[-2000:]}")
     return Daemon(f"node-{node_name}", proc, "", log)
+
+
+def start_hollow_nodes(apiserver: str, log_dir: Path, *, count: int, prefix: str = "hollow-",
+                       extra_args: list[str] | None = None) -> Daemon:
+    cmd = [sys.executable, "-m", "node.hollow", "--apiserver", apiserver, "--count",
+           str(count), "--prefix", prefix, *(extra_args or [])]
+    log = log_dir / f"hollow-{prefix.rstrip('-')}.log"
+    proc = _spawn("hollow-nodes", cmd, log)
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"hollow nodes exited with {proc.returncode}: "
+                           f"{log.read_text()[-2000:]}")
+    return Daemon("hollow-nodes", proc, "", log)
