@@ -192,13 +192,15 @@ def is_config_map_key(s: Any) -> list[str]:
         errs.append(regex_error(_CONFIG_KEY_MSG, _CONFIG_KEY_FMT, "key.name", "KEY_NAME",
                                 "key-name"))
     if not errs:
-        if s == ".":
-            errs.append("must not be '.'")
-        elif s == "..":
-            errs.append("must not be '..'")
-        elif s.startswith(".."):
-            errs.append("must not start with '..'")
+        errs.extend(_dot_errors(s))
     return errs
+
+
+def _dot_errors(s: str) -> list[str]:
+    """Names that become file names may not be `.`, `..` or start with `..`."""
+    if s in (".", ".."):
+        return [f"must not be '{s}'"]
+    return ["must not start with '..'"] if s.startswith("..") else []
 
 
 def is_env_var_name(s: Any) -> list[str]:
@@ -209,12 +211,7 @@ def is_env_var_name(s: Any) -> list[str]:
         errs.append(regex_error(_ENV_VAR_MSG, _ENV_VAR_FMT, "my.env-name", "MY_ENV.NAME",
                                 "MyEnvName1"))
     if not errs:
-        if s == ".":
-            errs.append("must not be '.'")
-        elif s == "..":
-            errs.append("must not be '..'")
-        elif s.startswith(".."):
-            errs.append("must not start with '..'")
+        errs.extend(_dot_errors(s))
     return errs
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from jota.api.meta import Obj
+from jota.api.qos import qos_class  # noqa: F401 - re-exported for callers
 from jota.api.quantity import cpu_millis, memory_bytes
 from node.agent.env import ConfigError, expand
 from node.runtime import interface as cri
@@ -89,35 +90,8 @@ def resources(container: Obj) -> Resources:
                      memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else 0)
 
 
-def qos_class(pod: Obj) -> str:
-    """v1qos.ComputePodQOS over containers and init containers (cpu and memory only)."""
-    spec = pod.get("spec") or {}
-    requests: dict[str, int] = {}
-    limits: dict[str, int] = {}
-    guaranteed = True
-    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
-        res = c.get("resources") or {}
-        # requests default to limits (SetDefaults_Pod), should the pod not be defaulted
-        for name, q in {**(res.get("limits") or {}), **(res.get("requests") or {})}.items():
-            if name in ("cpu", "memory") and (v := _amount(name, q)) > 0:
-                requests[name] = requests.get(name, 0) + v
-        found = set()
-        for name, q in (res.get("limits") or {}).items():
-            if name in ("cpu", "memory") and (v := _amount(name, q)) > 0:
-                found.add(name)
-                limits[name] = limits.get(name, 0) + v
-        if found != {"cpu", "memory"}:
-            guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed and all(limits.get(k) == v for k, v in requests.items()) \
-            and len(requests) == len(limits):
-        return "Guaranteed"
-    return "Burstable"
 
 
-def _amount(name: str, q: Any) -> int:
-    return cpu_millis(q) if name == "cpu" else memory_bytes(q)
 
 
 # ---- security -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from jota.api.meta import Obj
+from jota.api.qos import qos_class
 from jota.api.quantity import parse_quantity
 from node.agent.podworker import (
     DEADLINE_MESSAGE,
@@ -60,32 +61,6 @@ def image_id(ref: str) -> str:
 # ---- QoS -------------------------------------------------------------------------------------
 
 
-def qos_class(pod: Obj) -> str:
-    """Guaranteed, Burstable or BestEffort, as qos.ComputePodQOS over cpu and memory."""
-    spec = pod.get("spec") or {}
-    requests: dict[str, Decimal] = {}
-    limits: dict[str, Decimal] = {}
-    guaranteed = True
-    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-        resources = c.get("resources") or {}
-        for name, value in (resources.get("requests") or {}).items():
-            q = _quantity(value)
-            if name in ("cpu", "memory") and q > 0:
-                requests[name] = requests.get(name, Decimal(0)) + q
-        found = set()
-        for name, value in (resources.get("limits") or {}).items():
-            q = _quantity(value)
-            if name in ("cpu", "memory") and q > 0:
-                found.add(name)
-                limits[name] = limits.get(name, Decimal(0)) + q
-        if not {"cpu", "memory"} <= found:
-            guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed and all(limits.get(k) == v for k, v in requests.items()) \
-            and len(requests) == len(limits):
-        return "Guaranteed"
-    return "Burstable"
 
 
 def _quantity(value: Any) -> Decimal:

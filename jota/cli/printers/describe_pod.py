@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from jota.api.meta import Obj
+from jota.api.qos import qos_class
 from jota.cli.printers import quantity
 from jota.cli.printers.age import human_age, rfc1123z
 from jota.cli.printers.describe_common import (
@@ -381,32 +382,3 @@ def _projected(w: Writer, projected: dict[str, Any]) -> None:
             seconds = src["serviceAccountToken"].get("expirationSeconds", 3600)
             w.write(2, f"TokenExpirationSeconds:\t{seconds}\n")
 
-
-def qos_class(pod: Obj) -> str:
-    """GetPodQOS, with requests defaulted from limits as the apiserver would."""
-    requests: dict[str, Decimal] = {}
-    limits: dict[str, Decimal] = {}
-    guaranteed = True
-    containers = as_list(dig(pod, "spec", "containers")) + as_list(
-        dig(pod, "spec", "initContainers"))
-    for c in containers:
-        lim = as_dict(dig(c, "resources", "limits"))
-        req = {**lim, **as_dict(dig(c, "resources", "requests"))}
-        for name, raw in req.items():
-            value = quantity.parse(raw).value
-            if name in ("cpu", "memory") and value > 0:
-                requests[name] = requests.get(name, Decimal(0)) + value
-        found = set()
-        for name, raw in lim.items():
-            value = quantity.parse(raw).value
-            if name in ("cpu", "memory") and value > 0:
-                found.add(name)
-                limits[name] = limits.get(name, Decimal(0)) + value
-        if found != {"cpu", "memory"}:
-            guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed and all(limits.get(n) == v for n, v in requests.items()) and len(
-            requests) == len(limits):
-        return "Guaranteed"
-    return "Burstable"
