@@ -13,7 +13,8 @@ deps:
 # Regenerate the gRPC code from proto/ (the generated files are committed).
 proto: deps
 	$(PY) -m grpc_tools.protoc -I$(PROTO_OUT)=proto/jota/v1 --python_out=. \
-	  --grpc_python_out=. --pyi_out=. proto/jota/v1/resources.proto
+	  --grpc_python_out=. --pyi_out=. proto/jota/v1/resources.proto \
+	  proto/jota/v1/streams.proto
 
 # Fails when the committed generated code is not what proto/ produces.
 proto-check: deps

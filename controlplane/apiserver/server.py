@@ -14,8 +14,9 @@ from grpc_reflection.v1alpha import reflection
 from controlplane.apiserver.compaction import compact_periodically
 from controlplane.apiserver.rest import API
 from controlplane.apiserver.service import ResourcesService
+from controlplane.apiserver.streams import PodStreamsService
 from controlplane.storage.etcd import Etcd
-from jota.api.gen import resources_pb2, resources_pb2_grpc
+from jota.api.gen import resources_pb2, resources_pb2_grpc, streams_pb2, streams_pb2_grpc
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -46,8 +47,11 @@ class APIServer:
     async def start(self) -> None:
         resources_pb2_grpc.add_ResourcesServicer_to_server(  # type: ignore[no-untyped-call]
             ResourcesService(self.api), self.server)
+        streams_pb2_grpc.add_PodStreamsServicer_to_server(  # type: ignore[no-untyped-call]
+            PodStreamsService(self.api), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = (resources_pb2.DESCRIPTOR.services_by_name["Resources"].full_name,
+                 streams_pb2.DESCRIPTOR.services_by_name["PodStreams"].full_name,
                  health.SERVICE_NAME, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, self.server)
         self.port = self.server.add_insecure_port(self.config.listen)

@@ -124,16 +124,22 @@ def start_controller_manager(apiserver: str, log_dir: Path, *, name: str = "cont
 
 def start_node_agent(apiserver: str, log_dir: Path, *, node_name: str, root_dir: Path,
                      node_ip: str = "127.0.0.1", docker_host: str = "",
-                     extra_args: list[str] | None = None) -> Daemon:
+                     port: int = 0, extra_args: list[str] | None = None,
+                     timeout: float = 60.0) -> Daemon:
+    """A jota-node; its streaming service listens on node_ip:port (a free port by default),
+    which is the Daemon's address."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "node.agent.main", "--apiserver", apiserver,
            "--node-name", node_name, "--root-dir", str(root_dir), "--node-ip", node_ip,
+           "--port", str(port),
            *(["--docker-host", docker_host] if docker_host else []), *(extra_args or [])]
     log = log_dir / f"node-{node_name}.log"
     proc = _spawn(f"node-{node_name}", cmd, log)
-    time.sleep(0.2)
-    if proc.poll() is not None:
-        raise RuntimeError(f"jota-node exited with {proc.returncode}: {log.read_text()[-2000:]}")
-    return Daemon(f"node-{node_name}", proc, "", log)
+    try:
+        wait_for_port(node_ip, port, timeout, proc, log)
+    except RuntimeError as e:
+        raise RuntimeError(f"jota-node exited with {proc.returncode}: {e}") from None
+    return Daemon(f"node-{node_name}", proc, f"{node_ip}:{port}", log)
 
 
 def start_hollow_nodes(apiserver: str, log_dir: Path, *, count: int, prefix: str = "hollow-",

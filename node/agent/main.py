@@ -15,6 +15,9 @@ from jota import log
 from jota.client import Client
 from node.agent.agent import Agent, AgentConfig
 from node.agent.nodestatus import DEFAULT_MAX_PODS, NodeConfig
+from node.agent.server import DEFAULT_PORT, start_node_server
+from node.network import podnet
+from node.network.routes import RouteSync
 from node.runtime.docker import DockerRuntime
 
 logger = logging.getLogger("jota-node")
@@ -38,6 +41,19 @@ def default_node_ip() -> str:
         if not address.startswith("127."):
             return address
     return "127.0.0.1"
+
+
+def apiserver_ips(apiservers: str, node_ip: str) -> list[str]:
+    """Who may call the streaming service: the apiservers' addresses. An apiserver on
+    this machine reaches the agent at the node IP, so its connections come from there."""
+    ips: set[str] = set()
+    for server in filter(None, (s.strip() for s in apiservers.split(","))):
+        host = server.split("://")[-1].rpartition(":")[0].strip("[]") or server
+        with contextlib.suppress(OSError):
+            ips.update(str(info[4][0]) for info in socket.getaddrinfo(host, None))
+    if any(ip.startswith("127.") or ip == "::1" for ip in ips):
+        ips.add(node_ip)
+    return sorted(ips)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,23 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-domain", default="cluster.local")
     p.add_argument("--node-labels", type=parse_pairs, default={},
                    help="labels to add to the Node, e.g. zone=a,disk=ssd")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help="port of the agent's streaming service (logs, exec, port-forward), "
+                        f"served on --node-ip to the apiserver only (default {DEFAULT_PORT})")
+    p.add_argument("--apiserver-ips", default="",
+                   help="addresses (IPs or CIDRs, comma-separated) the apiserver connects "
+                        "from; only they may stream (default: what --apiserver resolves to)")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"])
     return p
 
 
 async def amain(args: argparse.Namespace) -> None:
-    node = NodeConfig(name=args.node_name, node_ip=args.node_ip or default_node_ip(),
+    node_ip = args.node_ip or default_node_ip()
+    node = NodeConfig(name=args.node_name, node_ip=node_ip,
                       runtime_version="", max_pods=args.max_pods, pod_cidr=args.pod_cidr,
-                      system_reserved=args.system_reserved, labels=args.node_labels)
+                      system_reserved=args.system_reserved, labels=args.node_labels,
+                      port=args.port)
     config = AgentConfig(node=node, root_dir=args.root_dir,
                          cluster_dns=[s for s in args.cluster_dns.split(",") if s],
                          cluster_domain=args.cluster_domain)
+    if args.pod_cidr:  # pods join a bridge with the node's pod CIDR (node/network)
+        config.network = await podnet.setup(args.docker_host, args.pod_cidr)
     args.root_dir.mkdir(parents=True, exist_ok=True)
     client = Client(args.apiserver)
     runtime = DockerRuntime(args.docker_host)
     agent = Agent(client, runtime, config)
+    allowed = ([a for a in args.apiserver_ips.split(",") if a] if args.apiserver_ips
+               else apiserver_ips(args.apiserver, node_ip))
+    server = await start_node_server(runtime, node_ip, args.port, allowed=allowed)
     task = asyncio.create_task(agent.run())
+    routes = (asyncio.create_task(RouteSync(client, args.node_name).run(), name="routes")
+              if args.pod_cidr else None)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -92,6 +123,10 @@ async def amain(args: argparse.Namespace) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
+        if routes is not None:
+            routes.cancel()
+            await asyncio.wait([routes])
+        await server.stop(1.0)
         await runtime.close()
         await client.close()
 

@@ -47,6 +47,7 @@ class NodeConfig:
     pod_cidr: str = ""
     system_reserved: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    port: int = 10250  # where the agent serves logs/exec/port-forward (kubelet's port)
 
 
 def _read(path: str) -> str:
@@ -128,7 +129,7 @@ def node_status(info: MachineInfo, config: NodeConfig, now: datetime, *,
         "conditions": [*pressure, ready],
         "addresses": [{"type": "InternalIP", "address": config.node_ip},
                       {"type": "Hostname", "address": config.name}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": config.port}},
         "nodeInfo": {
             "machineID": info.machine_id, "systemUUID": info.machine_id,
             "bootID": info.boot_id, "kernelVersion": info.kernel,

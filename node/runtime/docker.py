@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import math
 import re
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -36,6 +37,7 @@ from node.runtime.interface import (
     ContainerStats,
     ContainerStatus,
     ExecResult,
+    ExecSession,
     ImageInfo,
     ImageNotFound,
     LogLine,
@@ -282,6 +284,22 @@ class DockerRuntime:
 
         return await self._run(run, reason="ExecSyncError", what=f'container "{container_id}"')
 
+    async def exec_stream(self, container_id: str, cmd: list[str], *, stdin: bool,
+                          tty: bool) -> ExecSession:
+        def start(api: Any) -> tuple[str, Any]:
+            exec_id = str(api.exec_create(container_id, cmd, stdin=stdin, tty=tty,
+                                          stdout=True, stderr=True)["Id"])
+            return exec_id, api.exec_start(exec_id, socket=True, tty=tty)
+
+        exec_id, handle = await self._run(start, reason="ExecError",
+                                          what=f'container "{container_id}"')
+        try:
+            reader, writer = await asyncio.open_connection(sock=raw_socket(handle))
+        except BaseException:
+            shut(raw_socket(handle))
+            raise
+        return DockerExecSession(self, exec_id, handle, reader, writer, tty)
+
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
              since: float | None = None) -> AsyncIterator[LogLine]:
         def open_logs() -> tuple[Iterator[LogLine], Callable[[], None]]:
@@ -364,6 +382,63 @@ class DockerRuntime:
             return items(), stream.close
 
         return bridge(open_events, name="docker-events")
+
+
+class DockerExecSession:
+    """An exec's hijacked Docker connection, driven by asyncio (no thread per stream).
+
+    Without a TTY Docker multiplexes stdout and stderr in 8-byte-headed frames;
+    with one the output is raw. Half-closing the socket closes the process's stdin
+    (Docker attaches execs with CloseStdin).
+    """
+
+    def __init__(self, runtime: DockerRuntime, exec_id: str, handle: Any,
+                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tty: bool) -> None:
+        self._runtime = runtime
+        self.exec_id = exec_id
+        self._handle = handle  # holds the HTTP response, whose collection would close the socket
+        self._reader = reader
+        self._writer = writer
+        self._tty = tty
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close_stdin(self) -> None:
+        if not self._writer.is_closing() and self._writer.can_write_eof():
+            with contextlib.suppress(OSError):
+                self._writer.write_eof()
+
+    async def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        if self._tty:
+            while chunk := await self._reader.read(65536):
+                yield "stdout", chunk
+            return
+        while True:
+            try:
+                header = await self._reader.readexactly(8)
+                kind, length = struct.unpack(">BxxxL", header)
+                data = await self._reader.readexactly(length) if length else b""
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            if data:
+                yield ("stderr" if kind == 2 else "stdout"), data
+
+    async def resize(self, width: int, height: int) -> None:
+        with contextlib.suppress(RuntimeCallError):  # not started yet, or already gone
+            await self._runtime._run(
+                lambda api: api.exec_resize(self.exec_id, height=height, width=width),
+                reason="ExecError")
+
+    async def wait(self) -> int:
+        return await self._runtime._run(lambda api: _exit_code(api, self.exec_id),
+                                        reason="ExecError")
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
 
 
 # ---- blocking helpers (run in the pool) ------------------------------------------------------

@@ -286,6 +286,17 @@ class FakeRuntime:
                                    f"{container_id} is not running")
         return self.exec_results.get(tuple(cmd), ExecResult(0, b"", b""))
 
+    async def exec_stream(self, container_id: str, cmd: list[str], *, stdin: bool,
+                          tty: bool) -> FakeExecSession:
+        """`exec_results` answers as in exec_sync; `cat` echoes its stdin."""
+        self._call("exec_stream")
+        record = self._container(container_id)
+        if record.status.state != ContainerState.RUNNING:
+            raise RuntimeCallError("ExecError", "Error response from daemon: Container "
+                                   f"{container_id} is not running")
+        result = self.exec_results.get(tuple(cmd), ExecResult(0, b"", b""))
+        return FakeExecSession(result, echo=cmd[:1] == ["cat"], stdin=stdin, tty=tty)
+
     async def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
                    since: float | None = None) -> AsyncIterator[LogLine]:
         self._call("logs")
@@ -363,6 +374,45 @@ class FakeRuntime:
                 yield event
         finally:
             self._subscribers.discard(queue)
+
+
+class FakeExecSession:
+    """An exec that answers once its stdin is closed (at once without stdin)."""
+
+    def __init__(self, result: ExecResult, *, echo: bool, stdin: bool, tty: bool) -> None:
+        self.result = result
+        self.echo = echo
+        self.tty = tty
+        self.stdin = bytearray()
+        self.sizes: list[tuple[int, int]] = []
+        self.closed = False
+        self._stdin_done = asyncio.Event()
+        if not stdin:
+            self._stdin_done.set()
+
+    async def write(self, data: bytes) -> None:
+        self.stdin += data
+
+    async def close_stdin(self) -> None:
+        self._stdin_done.set()
+
+    async def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        await self._stdin_done.wait()
+        if self.echo and self.stdin:
+            yield "stdout", bytes(self.stdin)
+        if self.result.stdout:
+            yield "stdout", self.result.stdout
+        if self.result.stderr:
+            yield ("stdout" if self.tty else "stderr"), self.result.stderr
+
+    async def resize(self, width: int, height: int) -> None:
+        self.sizes.append((width, height))
+
+    async def wait(self) -> int:
+        return self.result.exit_code
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 def _parse_stamp(stamp: str) -> float:
