@@ -34,7 +34,6 @@ from tests.integration.node_helpers import (
 pytestmark = pytest.mark.usefixtures("node_agent")
 
 # stdout and stderr reach the log through two pipes: a pause keeps their order certain.
-# stdout and stderr reach the log through separate copiers: a pause keeps their order.
 LINES = "for i in 1 2 3 4 5; do echo line $i; done; sleep 2; echo oops >&2; sleep 3600"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z line 1$")
 
