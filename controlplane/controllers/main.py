@@ -18,8 +18,8 @@ logger = logging.getLogger("jota-controller-manager")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="jota-controller-manager",
-        description="Runs the namespace controller, the garbage collector and (later) the "
-                    "workload controllers.")
+        description="Runs Jota's controllers: namespace, garbage collector, ReplicaSet, "
+                    "Deployment and node IPAM.")
     p.add_argument("--apiserver", "--master", dest="apiserver", default="127.0.0.1:6443",
                    help="address of the apiserver(s), comma-separated (default "
                         "127.0.0.1:6443)")

@@ -15,8 +15,11 @@ import socket
 import uuid
 from typing import Protocol
 
+from controlplane.controllers.deployment import DeploymentController
 from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.namespace import NamespaceController
+from controlplane.controllers.nodeipam import NodeIPAMController
+from controlplane.controllers.replicaset import ReplicaSetController
 from jota.client import Client, LeaderElector, SharedInformerFactory
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,9 @@ class Controller(Protocol):
 
 
 def build_controllers(client: Client, factory: SharedInformerFactory) -> list[Controller]:
-    return [NamespaceController(client, factory), GarbageCollector(client, factory)]
+    return [NamespaceController(client, factory), GarbageCollector(client, factory),
+            ReplicaSetController(client, factory), DeploymentController(client, factory),
+            NodeIPAMController(client, factory)]
 
 
 async def run_controllers(client: Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -51,7 +52,8 @@ def remove_managed_containers(host: str = DEFAULT_SOCKET, managed: str = "true")
         containers = client.containers.list(
             all=True, filters={"label": f"io.jota.managed={managed}"})
         for c in containers:
-            c.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):  # its agent got there first
+                c.remove(force=True)
         return len(containers)
     finally:
         client.close()
