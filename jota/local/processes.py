@@ -153,3 +153,18 @@ def start_hollow_nodes(apiserver: str, log_dir: Path, *, count: int, prefix: str
         raise RuntimeError(f"hollow nodes exited with {proc.returncode}: "
                            f"{log.read_text()[-2000:]}")
     return Daemon("hollow-nodes", proc, "", log)
+
+
+def start_scheduler(apiserver: str, log_dir: Path, *, name: str = "scheduler",
+                    config: Path | None = None, leader_elect: bool = False,
+                    extra_args: list[str] | None = None) -> Daemon:
+    """A jota-scheduler; `config` is a KubeSchedulerConfiguration file."""
+    cmd = [sys.executable, "-m", "controlplane.scheduler.main", "--apiserver", apiserver,
+           "--leader-elect", "true" if leader_elect else "false",
+           *(["--config", str(config)] if config else []), *(extra_args or [])]
+    log = log_dir / f"{name}.log"
+    proc = _spawn(name, cmd, log)
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+    return Daemon(name, proc, "", log)

@@ -1,52 +1,139 @@
-"""`jota local up|down|status|logs`: a cluster on this machine, for trying Jota out."""
+"""`jota local up|down|status|logs|stop-node|start-node|load-image`: a cluster on this
+machine, for trying Jota out and for the end-to-end tests."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from jota.api import errors
+from jota.api.meta import Obj
 from jota.cli import config
 from jota.cli.context import Context, UsageError
+from jota.client.client import Client
 from jota.local import cluster
+
+READY_TIMEOUT = 90.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("local", help="Run a Jota cluster on this machine")
     verbs = p.add_subparsers(dest="local_verb", metavar="VERB", required=True)
-    up = verbs.add_parser("up", help="start a local cluster and make it the current context")
+    up = verbs.add_parser(
+        "up", help="start a local cluster and make it the current context",
+        description="Start etcd, the control plane and the nodes on this machine. With "
+                    "--nodes N > 1 each node jota-worker-I is a network namespace with its "
+                    "own address (172.31.0.(10+I)), Docker engine and pod CIDR "
+                    "(10.244.I.0/24); this needs root.")
+    up.add_argument("--nodes", type=int, default=1,
+                    help="how many nodes (default 1: one node on this machine's Docker engine)")
+    up.add_argument("--prometheus", action="store_true",
+                    help="also run Prometheus scraping every component (not yet available)")
     up.set_defaults(run=run_up)
-    verbs.add_parser("down", help="stop the local cluster and remove its state"
+    verbs.add_parser("down", help="stop the local cluster and remove everything it made"
                      ).set_defaults(run=run_down)
-    verbs.add_parser("status", help="show the local cluster's components"
+    verbs.add_parser("status", help="show the local cluster's components and nodes"
                      ).set_defaults(run=run_status)
     logs = verbs.add_parser("logs", help="print a component's log")
-    logs.add_argument("component", help="etcd, apiserver, controller-manager, ...")
+    logs.add_argument("component", help="etcd, apiserver, controller-manager, node/NAME, "
+                                         "dockerd/NAME")
     logs.set_defaults(run=run_logs)
+    stop = verbs.add_parser("stop-node", help="power a node off (its agent and Docker engine "
+                                              "stop), or --cut its network link")
+    stop.add_argument("node", help="the node's name, e.g. jota-worker-2")
+    stop.add_argument("--cut", action="store_true",
+                      help="keep it running but unreachable, as a network partition")
+    stop.set_defaults(run=run_stop_node)
+    start = verbs.add_parser("start-node", help="bring a stopped or cut-off node back")
+    start.add_argument("node")
+    start.set_defaults(run=run_start_node)
+    load = verbs.add_parser("load-image", help="copy images from this machine's Docker engine "
+                                               "into every node's engine")
+    load.add_argument("images", nargs="+", metavar="IMAGE")
+    load.set_defaults(run=run_load_image)
+
+
+class _Steps:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.n = 0
+
+    def __call__(self, message: str) -> None:
+        self.n += 1
+        self.ctx.print(f" [{self.n}] {message} ...")
 
 
 async def run_up(ctx: Context, args: argparse.Namespace) -> int:
-    step = 0
-
-    def progress(message: str) -> None:
-        nonlocal step
-        step += 1
-        ctx.print(f" [{step}] {message} ...")
-
+    if args.prometheus:
+        raise UsageError("--prometheus is not available yet: the local cluster runs without "
+                         "Prometheus for now")
+    if args.nodes < 1:
+        raise UsageError(f"--nodes must be at least 1, not {args.nodes}")
+    progress = _Steps(ctx)
     try:
-        address = cluster.up(progress)
-    except (RuntimeError, OSError, TimeoutError) as e:
+        address = await asyncio.to_thread(cluster.up, progress, args.nodes)
+        names = [r.name for r in cluster.node_rows()]
+        progress(f"Waiting for the node(s) to be Ready: {', '.join(names)}")
+        await wait_nodes_ready(address, names, READY_TIMEOUT)
+    except (RuntimeError, OSError, TimeoutError, ValueError) as e:
+        if cluster.read_state().components:
+            progress("Start failed: removing what was made")
+            await asyncio.to_thread(cluster.down, lambda _m: None)
         raise UsageError(str(e)) from None
     config.set_context(cluster.CONTEXT, server=address, namespace="default", use=True)
     ctx.print(f"\nThe local cluster is up: apiserver at {address}, context "
               f"\"{cluster.CONTEXT}\" written to {config.config_path()}.")
-    ctx.print("Try:\n  jota get namespaces\n  jota apply -f examples/\n  jota get all")
+    ctx.print("Try:\n  jota get nodes -o wide\n  jota apply -f examples/\n  jota get all")
     return 0
+
+
+def not_ready(nodes: list[Obj], names: list[str]) -> list[str]:
+    """Which of `names` have no Node yet, or one whose Ready condition is not True."""
+    ready = {n["metadata"]["name"] for n in nodes
+             if any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (n.get("status") or {}).get("conditions") or [])}
+    return [name for name in names if name not in ready]
+
+
+async def wait_nodes_ready(address: str, names: list[str], timeout: float) -> None:
+    client = Client(address)
+    deadline = time.monotonic() + timeout
+    waiting = list(names)
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(errors.APIError):
+                waiting = not_ready((await client.list("nodes")).get("items") or [], names)
+            if not waiting:
+                return
+            dead = [c.name for c in cluster.load_state() if not c.alive]
+            if dead:
+                raise RuntimeError(f"{', '.join(dead)} exited (see `jota local logs "
+                                   f"{dead[0]}`)")
+            await asyncio.sleep(0.5)
+    finally:
+        await client.close()
+    raise TimeoutError(f"node(s) not Ready after {timeout:.0f}s: {', '.join(waiting)} "
+                       f"(see `jota local logs node/{waiting[0]}`)")
 
 
 async def run_down(ctx: Context, args: argparse.Namespace) -> int:
-    cluster.down(lambda m: ctx.print(f" {m} ..."))
+    left = await asyncio.to_thread(cluster.down, lambda m: ctx.print(f" {m} ..."))
+    if left:
+        for item in left:
+            ctx.warn(f"warning: left on this machine: {item}")
+        return 1
     ctx.print("The local cluster is down.")
     return 0
+
+
+def _table(ctx: Context, rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        ctx.print("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
 async def run_status(ctx: Context, args: argparse.Namespace) -> int:
@@ -54,19 +141,47 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
     if not components:
         ctx.print("No local cluster is running.")
         return 1
-    rows = [("COMPONENT", "STATUS", "PID", "ADDRESS")] + [
+    _table(ctx, [("COMPONENT", "STATUS", "PID", "ADDRESS")] + [
         (c.name, "Running" if c.alive else "Stopped", str(c.pid), c.address or "-")
-        for c in components]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        ctx.print("   ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+        for c in components])
+    nodes = cluster.node_rows()
+    if nodes:
+        ctx.print()
+        _table(ctx, [("NODE", "STATUS", "ADDRESS", "POD CIDR", "ENGINE")] + [
+            (n.name, n.status, n.address, n.pod_cidr, n.engine) for n in nodes])
     return 0 if all(c.alive for c in components) else 1
 
 
 async def run_logs(ctx: Context, args: argparse.Namespace) -> int:
     for c in cluster.load_state():
-        if c.name == args.component:
+        if c.name == args.component or c.name == f"node/{args.component}":
             ctx.print(Path(c.log).read_text(errors="replace").rstrip("\n"))
             return 0
     names = ", ".join(c.name for c in cluster.load_state()) or "none running"
     raise UsageError(f'no component "{args.component}" in the local cluster ({names})')
+
+
+async def run_stop_node(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        await asyncio.to_thread(cluster.stop_node, args.node, _Steps(ctx), args.cut)
+    except (RuntimeError, OSError) as e:
+        raise UsageError(str(e)) from None
+    ctx.print(f"node/{args.node} {'cut off' if args.cut else 'stopped'}")
+    return 0
+
+
+async def run_start_node(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        await asyncio.to_thread(cluster.start_node, args.node, _Steps(ctx))
+    except (RuntimeError, OSError, TimeoutError) as e:
+        raise UsageError(str(e)) from None
+    ctx.print(f"node/{args.node} started")
+    return 0
+
+
+async def run_load_image(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        await asyncio.to_thread(cluster.load_images, args.images, _Steps(ctx))
+    except (RuntimeError, OSError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from None
+    return 0

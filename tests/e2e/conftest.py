@@ -1,0 +1,97 @@
+"""A whole cluster on this machine, made the way a user makes one: `jota local up --nodes 2`.
+
+The session fixture runs the real CLI in a temporary $HOME (and JOTA_LOCAL_DIR), so
+the user's own context and local cluster are never touched, and `jota local down` at
+the end, then proves the machine is as before: no namespace, bridge, route, iptables
+rule, folder or process of ours, and the machine's own dockerd still answering (the
+rest of the test suite needs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from jota.local import cluster
+from jota.local.docker import answers
+
+UP_TIMEOUT = 240.0
+DOWN_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    address: str
+    pod_cidr: str
+    docker_host: str
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    env: dict[str, str]
+    state_dir: Path
+    apiserver: str
+    nodes: tuple[Node, ...]
+
+    def jota(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "jota.cli.main", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+
+def what_is_left() -> list[str]:
+    """Everything of a multi-node local cluster still on this machine, by looking at
+    the machine itself rather than at our own bookkeeping."""
+    left = cluster.what_is_left(cluster.CLUSTER_INDEX)
+    netns_list = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                check=False).stdout
+    left += [f"netns {line.split()[0]}" for line in netns_list.splitlines()
+             if line.startswith("jota0-")]
+    if subprocess.run(["ip", "link", "show", "jota0"], capture_output=True,
+                      check=False).returncode == 0:
+        left.append("link jota0")
+    routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
+                            text=True, check=False).stdout
+    left += [f"route {line}" for line in routes.splitlines()
+             if any(p in line for p in ("10.244.", "10.96.0.0/12", "172.30.255.", "172.31.0."))]
+    forward = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
+                             check=False).stdout
+    left += [f"iptables {line}" for line in forward.splitlines() if "jota" in line]
+    return sorted(set(left))
+
+
+def _cli(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jota.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    assert answers(), "the machine's Docker engine must run before the e2e tests"
+    assert what_is_left() == [], "a local cluster is already on this machine"
+    home = tmp_path_factory.mktemp("home")
+    state_dir = home / ".jota" / "local"
+    env = {**os.environ, "HOME": str(home), "JOTA_LOCAL_DIR": str(state_dir)}
+    up = _cli(env, "local", "up", "--nodes", "2", timeout=UP_TIMEOUT)
+    try:
+        assert up.returncode == 0, f"jota local up failed:\n{up.stdout}\n{up.stderr}"
+        state = json.loads((state_dir / "state.json").read_text())
+        apiserver = next(c["address"] for c in state["components"] if c["name"] == "apiserver")
+        nodes = tuple(Node(n["name"], n["address"], n["pod_cidr"], n["docker_host"])
+                      for n in state["nodes"])
+        yield LocalCluster(env, state_dir, apiserver, nodes)
+    finally:
+        down = _cli(env, "local", "down", timeout=DOWN_TIMEOUT)
+        assert down.returncode == 0, f"jota local down failed:\n{down.stdout}\n{down.stderr}"
+        assert what_is_left() == []
+        assert answers(), "the machine's own dockerd must survive jota local down"
