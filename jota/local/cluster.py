@@ -1,6 +1,6 @@
 """`jota local`: a whole cluster on this machine, as kind or minikube give one.
 
-`up` runs the control plane (etcd, apiserver, controller-manager) as background
+`up` runs the control plane (etcd, apiserver, controller-manager, scheduler) as background
 processes, and then the nodes:
 
 - one node (`--nodes 1`, the default): `jota-local-1`, an agent on this machine's
@@ -44,6 +44,7 @@ from jota.local.images import TEST_IMAGE, build_test_image, load_image
 from jota.local.processes import (
     start_apiserver,
     start_controller_manager,
+    start_scheduler,
     start_etcd,
     start_node_agent,
     wait_for_port,
@@ -234,6 +235,9 @@ def _start_control_plane(state: State, root: Path, listen_host: str,
     progress("Starting the controller-manager")
     cm = start_controller_manager(api.address, logs)
     state.put(Component("controller-manager", cm.proc.pid, "", str(cm.log)))
+    progress("Starting the scheduler")
+    sched = start_scheduler(api.address, logs)
+    state.put(Component("scheduler", sched.proc.pid, "", str(sched.log)))
     _save(state)
     return api.address
 
