@@ -19,6 +19,8 @@ so `down` removes exactly what `up` made, and `what_is_left` can prove it.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -30,9 +32,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
+from jota.client.client import Client
 from jota.local import leftovers, netns
 from jota.local.docker import (
     DEFAULT_SOCKET,
@@ -44,9 +48,9 @@ from jota.local.images import TEST_IMAGE, build_test_image, load_image
 from jota.local.processes import (
     start_apiserver,
     start_controller_manager,
-    start_scheduler,
     start_etcd,
     start_node_agent,
+    start_scheduler,
     wait_for_port,
 )
 
@@ -456,11 +460,33 @@ def node_rows() -> list[NodeRow]:
 
 # ---- down ------------------------------------------------------------------------------------
 
+def _cluster_id(state: Any) -> str:
+    """The cluster's id (its kube-system namespace's uid), which the agents put on every
+    container; "" when the apiserver does not answer (then every agent-made container
+    on this machine's engine goes)."""
+    api = next((c for c in state.components if c.name == "apiserver" and c.alive), None)
+    if api is None:
+        return ""
+
+    async def read() -> str:
+        async with Client(api.address, timeout=5, retries=1) as c:
+            ns = await c.get("namespaces", "kube-system")
+            return str(ns["metadata"]["uid"])
+
+    # Its own thread and event loop: `down` is called from the CLI's running loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            return pool.submit(asyncio.run, read()).result(timeout=15)
+        except Exception:
+            return ""
+
+
 def down(progress: Progress) -> list[str]:
     """Stop everything `up` started and remove all it made; returns what is left over
     (empty when the machine is as before)."""
     state = read_state()
     engines = {f"dockerd/{vm.name}": vm for vm in state.nodes}
+    cluster = _cluster_id(state)
     for c in reversed(state.components):
         if not c.alive:
             continue
@@ -473,7 +499,7 @@ def down(progress: Progress) -> list[str]:
         _stop(c.pid, timeout=DOCKERD_SHUTDOWN_TIMEOUT + 15.0 if vm else 10.0)
     if any(c.name == f"node/{NODE_NAME}" for c in state.components) and answers():
         progress("Removing the pods' containers")
-        remove_managed_containers()
+        remove_managed_containers(cluster=cluster)
     lay = state.layout()
     left: list[str] = []
     if lay is not None:

@@ -11,6 +11,10 @@ from pathlib import Path
 import docker
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+# Labels the node agent puts on everything it runs (node/agent/agent.py and
+# node/runtime/interface.py use the same names; a unit test keeps them in step).
+MANAGED_LABEL = "io.jota.managed"
+CLUSTER_LABEL = "io.jota.cluster"
 
 
 def answers(host: str = DEFAULT_SOCKET) -> bool:
@@ -44,13 +48,15 @@ def ensure_dockerd(log: Path = Path("/var/log/jota-dockerd.log"), timeout: float
     raise TimeoutError(f"dockerd did not answer within {timeout:.0f}s; see {log}")
 
 
-def remove_managed_containers(host: str = DEFAULT_SOCKET, managed: str = "true") -> int:
-    """Remove every container a Jota node agent made (label io.jota.managed); returns
-    how many. `jota local down` and the test fixtures leave nothing behind this way."""
+def remove_managed_containers(host: str = DEFAULT_SOCKET, managed: str = "true", *,
+                              cluster: str = "") -> int:
+    """Remove the containers a Jota node agent made (of one cluster, given its id: the
+    uid of its kube-system namespace); returns how many. `jota local down` and the
+    test fixtures leave nothing behind this way, and touch no other cluster's pods."""
+    labels = [f"{MANAGED_LABEL}={managed}"] + ([f"{CLUSTER_LABEL}={cluster}"] if cluster else [])
     client = docker.DockerClient(base_url=host, timeout=60)
     try:
-        containers = client.containers.list(
-            all=True, filters={"label": f"io.jota.managed={managed}"})
+        containers = client.containers.list(all=True, filters={"label": labels})
         for c in containers:
             with contextlib.suppress(docker.errors.NotFound):  # its agent got there first
                 c.remove(force=True)

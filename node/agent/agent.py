@@ -9,6 +9,14 @@ when its plan asks (`requeue_after`: a backoff ending) or every resync period.
 
 At start the agent adopts what runs: containers of pods still bound to this
 node are left running; those of pods gone from the API are stopped and removed.
+Containers carry the cluster's id (CLUSTER_LABEL), and a pod the API still has
+on another node is left alone, so agents sharing one Docker engine (several
+nodes or test sessions on one machine) never clean up each other's pods.
+
+Besides the pod workers: the node's status and Lease, the Docker event stream
+(prompt wake-ups), a refresh of running pods' configMap/secret/downwardAPI
+files every VOLUME_REFRESH seconds (kubelet's updates "within a minute"), and
+garbage collection of dead containers and unused images (gc.py).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +33,7 @@ from pathlib import Path
 from jota.api import errors
 from jota.api.meta import Obj
 from jota.client import NORMAL, WARNING, Client, EventRecorder, SharedInformer
-from node.agent import nodestatus
+from node.agent import gc, nodestatus
 from node.agent.containers import container_config, sandbox_config
 from node.agent.env import ConfigError, references, resolve_env
 from node.agent.podworker import (
@@ -39,15 +48,18 @@ from node.agent.podworker import (
 )
 from node.agent.probes import ProbeManager
 from node.agent.status import pod_status
-from node.agent.volumes import VolumeManager
+from node.agent.volumes import VolumeError, VolumeManager
 from node.runtime.interface import (
     ContainerState,
-    ImageNotFound,
+    ContainerStatus,
+    PodRef,
     Runtime,
     RuntimeCallError,
     SandboxConfig,
     SandboxState,
+    SandboxStatus,
 )
+from node.runtime.pause import PAUSE_IMAGE
 from node.runtime.pause.image import ensure_pause_image
 
 logger = logging.getLogger(__name__)
@@ -56,6 +68,17 @@ RESYNC = 10.0
 LEASE_RENEW = 10.0
 STATUS_REPORT = 60.0
 IMAGE_BACKOFF_MAX = 300.0
+# How often a running pod's configMap/secret/downwardAPI/projected files are brought up to
+# date (kubelet: its sync period plus the object cache's TTL, about a minute).
+VOLUME_REFRESH = 10.0
+_PROJECTED_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
+# On every sandbox and container: the uid of the cluster's kube-system namespace (the usual
+# cluster id). Agents of different clusters sharing one Docker engine (test sessions side by
+# side, say) then never adopt or clean up each other's containers.
+CLUSTER_LABEL = "io.jota.cluster"
+# Pod workers share one listing of the runtime (kubelet's PLEG relists once for all pods),
+# taken again after any action of the agent, any Docker event, or this many seconds.
+SNAPSHOT_TTL = 5.0
 
 
 @dataclass
@@ -65,6 +88,8 @@ class AgentConfig:
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
     network: str = ""  # Docker network for pods ("" = the engine's default bridge)
+    container_gc: gc.ContainerGCPolicy = field(default_factory=gc.ContainerGCPolicy)
+    image_gc: gc.ImageGCPolicy = field(default_factory=gc.ImageGCPolicy)
 
 
 @dataclass
@@ -77,6 +102,7 @@ class PodState:
     errors: dict[str, tuple[str, str]] = field(default_factory=dict)
     image_backoff: dict[str, tuple[int, float]] = field(default_factory=dict)  # image->(n, until)
     last_status: Obj | None = None
+    volumes_synced: float = 0.0  # monotonic time the pod's projected files were last written
 
 
 class Agent:
@@ -90,9 +116,19 @@ class Agent:
                                        field_selector=f"spec.nodeName={self.name}")
         self.volumes = VolumeManager(config.root_dir)
         self.recorder = EventRecorder(client, "kubelet", host=self.name)
-        self.probes = ProbeManager(self.runtime, on_change=self._wake)
+        self.probes = ProbeManager(self.runtime, on_change=self._wake,
+                                   on_event=self.recorder.event)
         self._tasks: list[asyncio.Task[None]] = []
         self._node_uid = ""
+        self.cluster_id = ""
+        self._generation = 0  # bumped whenever the runtime may have changed
+        self._snapshot: tuple[int, float, list[SandboxStatus], list[ContainerStatus]] | None \
+            = None
+        self._snapshot_lock = asyncio.Lock()
+        self.gc = gc.GarbageCollector(
+            runtime, known=lambda: {_uid(p) for p in self.informer.store.list()} | set(self.pods),
+            keep=self._exists_elsewhere, mine=self._mine, disk_usage=self._disk_usage,
+            pinned=[PAUSE_IMAGE], containers=config.container_gc, images=config.image_gc)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -102,14 +138,16 @@ class Agent:
         await ensure_pause_image(self.runtime)
         self.machine = nodestatus.machine_info(str(self.config.root_dir))
         await self._register()
+        self.cluster_id = await self._cluster_id()
         self.recorder.start()
         self.informer.add_event_handler(on_add=self._pod_seen,
-                                        on_update=lambda _old, new: self._pod_seen(new),
+                                        on_update=self._pod_updated,
                                         on_delete=lambda obj: self._wake(_uid(obj)))
         self._tasks = [asyncio.create_task(self.informer.run(), name="pod-informer"),
                        asyncio.create_task(self._renew_lease(), name="lease"),
                        asyncio.create_task(self._report_status(), name="node-status"),
-                       asyncio.create_task(self._runtime_events(), name="runtime-events")]
+                       asyncio.create_task(self._runtime_events(), name="runtime-events"),
+                       asyncio.create_task(self.gc.run(), name="garbage-collection")]
         await self.informer.wait_for_sync()
         await self._adopt()
         logger.info("node agent running", extra={"node": self.name})
@@ -188,6 +226,14 @@ class Agent:
             state.task = asyncio.create_task(self._worker(state), name=f"pod-{uid}")
         state.wake.set()
 
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        """A change the agent made itself (status) needs no sync: kubelet's config source
+        passes on only spec and metadata changes, and a sync per status write would show
+        a waiting reason like ErrImagePull for a moment only."""
+        if _uid(new) in self.pods and not _differs(old, new):
+            return
+        self._pod_seen(new)
+
     def _wake(self, uid: str) -> None:
         state = self.pods.get(uid)
         if state is not None:
@@ -202,27 +248,60 @@ class Agent:
     async def _adopt(self) -> None:
         """Stop and remove what runs for pods that are gone; the rest syncs as usual."""
         known = {_uid(p) for p in self.informer.store.list()}
-        for uid in await self._runtime_pod_uids():
-            if uid not in known:
-                self.pods[uid] = state = PodState(uid)
-                state.task = asyncio.create_task(self._worker(state), name=f"pod-{uid}")
+        for uid, ref in (await self._runtime_pods()).items():
+            if uid in known or uid in self.pods or await self._exists_elsewhere(ref):
+                continue
+            self.pods[uid] = state = PodState(uid)
+            state.task = asyncio.create_task(self._worker(state), name=f"pod-{uid}")
         for uid in self.volumes.orphaned(known):
             await self.volumes.teardown(uid)
 
-    async def _runtime_pod_uids(self) -> set[str]:
-        sandboxes = await self.runtime.list_pod_sandboxes()
-        containers = await self.runtime.list_containers()
-        return {s.pod.uid for s in sandboxes} | {c.pod.uid for c in containers}
+    async def _runtime_pods(self) -> dict[str, PodRef]:
+        """This cluster's pods in the runtime, by uid."""
+        sandboxes = [s.pod for s in await self.runtime.list_pod_sandboxes()
+                     if self._mine(s.labels)]
+        containers = [c.pod for c in await self.runtime.list_containers()
+                      if self._mine(c.labels)]
+        return {ref.uid: ref for ref in sandboxes + containers}
+
+    async def _cluster_id(self) -> str:
+        try:
+            ns = await self.client.get("namespaces", "kube-system")
+        except errors.NotFound:
+            return ""
+        return str(ns["metadata"].get("uid") or "")
+
+    def _mine(self, labels: dict[str, str] | object) -> bool:
+        """Made by an agent of this cluster (or by one that did not label: ours too)."""
+        value = labels.get(CLUSTER_LABEL) if isinstance(labels, dict) else None
+        return not value or not self.cluster_id or value == self.cluster_id
+
+    async def _exists_elsewhere(self, ref: PodRef) -> bool:
+        """Whether the API still has this pod though this node's cache does not: another
+        node sharing the engine runs it, or the cache lags. Such a pod is not garbage."""
+        if not ref.name or not ref.namespace:
+            return False
+        try:
+            pod = await self.client.get("pods", ref.name, ref.namespace)
+        except errors.NotFound:
+            return False
+        return _uid(pod) == ref.uid
+
+    def _disk_usage(self) -> tuple[int, int]:
+        usage = shutil.disk_usage(self.config.root_dir)
+        return usage.total, usage.free
 
     async def _runtime_events(self) -> None:
         while True:
             try:
                 async for event in self.runtime.events():
+                    self._generation += 1
                     self._wake(event.pod_uid)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 logger.warning("runtime event stream broke: %s", e)
+            self._generation += 1  # events may have been missed
             await asyncio.sleep(1)
 
     async def _worker(self, state: PodState) -> None:
@@ -245,9 +324,22 @@ class Agent:
                 return
 
     async def _observe(self, uid: str) -> Observed:
-        sandboxes = [s for s in await self.runtime.list_pod_sandboxes() if s.pod.uid == uid]
-        containers = [c for c in await self.runtime.list_containers() if c.pod.uid == uid]
-        return Observed(sandboxes=sandboxes, containers=containers)
+        all_sandboxes, all_containers = await self._runtime_view()
+        return Observed(sandboxes=[s for s in all_sandboxes if s.pod.uid == uid],
+                        containers=[c for c in all_containers if c.pod.uid == uid])
+
+    async def _runtime_view(self) -> tuple[list[SandboxStatus], list[ContainerStatus]]:
+        """Every sandbox and container, listed at most once per change (see SNAPSHOT_TTL)."""
+        async with self._snapshot_lock:
+            snap = self._snapshot
+            if snap is not None and snap[0] == self._generation \
+                    and time.monotonic() - snap[1] < SNAPSHOT_TTL:
+                return snap[2], snap[3]
+            generation = self._generation  # a change during the listing makes it stale
+            sandboxes = await self.runtime.list_pod_sandboxes()
+            containers = await self.runtime.list_containers()
+            self._snapshot = (generation, time.monotonic(), sandboxes, containers)
+            return sandboxes, containers
 
     async def sync_pod(self, state: PodState) -> tuple[float | None, bool]:
         """One round for one pod; returns (when to look again, whether the worker ends)."""
@@ -258,11 +350,19 @@ class Agent:
         observed = await self._observe(state.uid)
         probes = self.probes.results(state.uid)
         plan = compute_actions(pod, observed, probes, time.time())
+        for name, (reason, _) in plan.waiting.items():
+            if reason == "CrashLoopBackOff":
+                md = pod["metadata"]
+                self.recorder.event(pod, WARNING, "BackOff",
+                                    f"Back-off restarting failed container {name} in pod "
+                                    f"{md['name']}_{md['namespace']}({md['uid']})")
         for action in plan.actions:
             await self._carry_out(pod, state, action, observed)
         if plan.actions:
             observed = await self._observe(state.uid)
         self.probes.track(pod, observed)
+        if self._volumes_due(pod, state, observed):
+            await self._refresh_volumes(pod, state)
         waiting = {**plan.waiting, **state.errors}
         status = pod_status(pod, observed, self.probes.results(state.uid), plan, time.time(),
                             host_ip=self.config.node.node_ip, errors=waiting)
@@ -288,6 +388,7 @@ class Agent:
             await self.runtime.remove_container(c.id)
         for s in observed.sandboxes:
             await self.runtime.remove_pod_sandbox(s.id)
+        self._generation += 1
         await self.volumes.teardown(state.uid)
         md = pod["metadata"]
         with contextlib.suppress(errors.NotFound, errors.Conflict):
@@ -305,15 +406,30 @@ class Agent:
             if s.state == SandboxState.READY:
                 await self.runtime.stop_pod_sandbox(s.id)
             await self.runtime.remove_pod_sandbox(s.id)
+        self._generation += 1
         await self.volumes.teardown(state.uid)
 
     # ---- carrying out actions ----------------------------------------------------------------
 
     async def _carry_out(self, pod: Obj, state: PodState, action: object,
                          observed: Observed) -> None:
+        try:
+            await self._carry_out_one(pod, state, action, observed)
+        finally:
+            self._generation += 1
+
+    async def _carry_out_one(self, pod: Obj, state: PodState, action: object,
+                             observed: Observed) -> None:
         if isinstance(action, KillPod):
+            # All at once, as kubelet's killContainersWithSyncResult: the grace period is
+            # the pod's, not each container's in turn.
+            names = {c.id: c.name for c in observed.containers}
             for cid in action.container_ids:
-                await self.runtime.stop_container(cid, action.grace)
+                if cid in names:
+                    self.recorder.event(pod, NORMAL, "Killing",
+                                        f"Stopping container {names[cid]}")
+            await asyncio.gather(*(self.runtime.stop_container(cid, action.grace)
+                                   for cid in action.container_ids))
             for sid in action.sandbox_ids:
                 await self.runtime.stop_pod_sandbox(sid)
                 await self.runtime.remove_pod_sandbox(sid)
@@ -332,9 +448,12 @@ class Agent:
             await self.runtime.remove_container(action.container_id)
 
     def _sandbox_config(self, pod: Obj, attempt: int) -> SandboxConfig:
-        return sandbox_config(pod, attempt=attempt, cluster_dns=self.config.cluster_dns,
-                              cluster_domain=self.config.cluster_domain,
-                              network=self.config.network)
+        config = sandbox_config(pod, attempt=attempt, cluster_dns=self.config.cluster_dns,
+                                cluster_domain=self.config.cluster_domain,
+                                network=self.config.network)
+        if self.cluster_id:
+            config.labels[CLUSTER_LABEL] = self.cluster_id
+        return config
 
     async def _start_container(self, pod: Obj, state: PodState,
                                action: StartContainer) -> None:
@@ -349,13 +468,22 @@ class Agent:
         state.errors.pop(action.name, None)
         try:
             configmaps, secrets = await self._fetch_references(pod)
+            # Volumes first, as kubelet mounts them before it generates any container's
+            # config: a missing volume source leaves the pod in ContainerCreating.
+            paths = await self.volumes.setup(pod, configmaps, secrets)
+            state.volumes_synced = time.monotonic()
             env = resolve_env(pod, container, configmaps=configmaps, secrets=secrets,
                               node_name=self.name, pod_ip=sandbox.ip,
                               host_ip=self.config.node.node_ip)
-            paths = await self.volumes.setup(pod, configmaps, secrets)
-            mounts = self.volumes.mounts(pod, container, paths)
+            mounts = self.volumes.mounts(pod, container, paths, env=env)
             config = container_config(pod, container, attempt=action.attempt, env=env,
                                       mounts=mounts)
+            if self.cluster_id:
+                config.labels[CLUSTER_LABEL] = self.cluster_id
+        except VolumeError as e:
+            state.errors[action.name] = (e.reason, "")
+            self.recorder.event(pod, WARNING, "FailedMount", e.event)
+            return
         except ConfigError as e:
             state.errors[action.name] = (e.reason, e.message)
             self.recorder.event(pod, WARNING, "Failed", f"Error: {e.message}")
@@ -382,39 +510,67 @@ class Agent:
         policy = container.get("imagePullPolicy", "IfNotPresent")
         name = container["name"]
         present = await self.runtime.image_status(image)
+        if present is not None and policy != "Always":
+            self.recorder.event(pod, NORMAL, "Pulled",
+                                f'Container image "{image}" already present on machine')
+            return True
         if policy == "Never":
-            if present is None:
-                message = (f'Container image "{image}" is not present with pull policy of '
-                           f"Never")
-                state.errors[name] = ("ErrImageNeverPull", message)
-                self.recorder.event(pod, WARNING, "ErrImageNeverPull", message)
-                return False
-            return True
-        if present is not None and policy == "IfNotPresent":
-            return True
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            state.errors[name] = ("ErrImageNeverPull", message)
+            self.recorder.event(pod, WARNING, "ErrImageNeverPull", message)
+            return False
         failures, until = state.image_backoff.get(image, (0, 0.0))
         if time.time() < until:
-            state.errors[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
+            # kubelet's image puller: no pull while the image's backoff lasts.
+            message = f'Back-off pulling image "{image}"'
+            state.errors[name] = ("ImagePullBackOff", message)
+            self.recorder.event(pod, NORMAL, "BackOff", message)
+            self.recorder.event(pod, WARNING, "Failed", "Error: ImagePullBackOff")
             return False
         self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"')
         started = time.monotonic()
         try:
             await self.runtime.pull_image(image)
         except RuntimeCallError as e:
+            # Every pull that fails shows ErrImagePull; the waits between pulls show
+            # ImagePullBackOff (above), 10 s doubling to 5 min.
             failures += 1
             state.image_backoff[image] = (failures, time.time() + min(
                 10 * 2 ** (failures - 1), IMAGE_BACKOFF_MAX))
-            reason = "ErrImagePull" if isinstance(e, ImageNotFound) or failures == 1 \
-                else "ImagePullBackOff"
-            state.errors[name] = (reason, e.message)
+            state.errors[name] = ("ErrImagePull", e.message)
             self.recorder.event(pod, WARNING, "Failed",
                                 f'Failed to pull image "{image}": {e.message}')
+            self.recorder.event(pod, WARNING, "Failed", "Error: ErrImagePull")
             return False
         state.image_backoff.pop(image, None)
         self.recorder.event(pod, NORMAL, "Pulled",
                             f'Successfully pulled image "{image}" in '
                             f"{time.monotonic() - started:.3f}s")
         return True
+
+    def _volumes_due(self, pod: Obj, state: PodState, observed: Observed) -> bool:
+        if not any(c.state == ContainerState.RUNNING for c in observed.containers):
+            return False
+        if pod["metadata"].get("deletionTimestamp"):
+            return False
+        if time.monotonic() - state.volumes_synced < VOLUME_REFRESH:
+            return False
+        return any(any(v.get(k) is not None for k in _PROJECTED_SOURCES)
+                   for v in pod["spec"].get("volumes") or [])
+
+    async def _refresh_volumes(self, pod: Obj, state: PodState) -> None:
+        """Bring a running pod's projected files up to date (an atomic ..data swap, so
+        a reader never sees half an update), without touching its containers."""
+        state.volumes_synced = time.monotonic()
+        try:
+            configmaps, secrets = await self._fetch_references(pod)
+            await self.volumes.update(pod, configmaps, secrets)
+        except ConfigError as e:  # a source went away: keep the files as they were
+            logger.debug("volume refresh skipped: %s", e.message,
+                         extra={"pod": pod["metadata"]["name"]})
+        except errors.APIError as e:
+            logger.warning("cannot refresh volumes: %s", e,
+                           extra={"pod": pod["metadata"]["name"]})
 
     async def _fetch_references(self, pod: Obj) -> tuple[dict[str, Obj], dict[str, Obj]]:
         ns = pod["metadata"]["namespace"]
@@ -435,6 +591,22 @@ def _uid(obj: object) -> str:
         return str((obj.get("metadata") or {}).get("uid") or "")
     inner = getattr(obj, "obj", None)
     return _uid(inner) if inner is not None else ""
+
+
+_VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation")
+
+
+def _differs(old: object, new: object) -> bool:
+    """Whether two versions of a pod differ beyond status and bookkeeping metadata."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return True
+
+    def essence(pod: Obj) -> Obj:
+        md = {k: v for k, v in (pod.get("metadata") or {}).items()
+              if k not in _VOLATILE_METADATA}
+        return {k: v for k, v in pod.items() if k != "status"} | {"metadata": md}
+
+    return essence(old) != essence(new)
 
 
 def _anything_running(observed: Observed) -> bool:

@@ -7,6 +7,7 @@ apiserver without seeing each other's objects.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -91,7 +92,13 @@ def node_agent(apiserver: Daemon, test_image: str, tmp_path_factory: pytest.Temp
     yield daemon
     daemon.stop(timeout=30)
     _fail_on_tracebacks(daemon)
-    remove_managed_containers()  # whatever pods the tests left go with the session
+    # Whatever pods this session's tests left go with it; other clusters' stay.
+    remove_managed_containers(cluster=asyncio.run(_cluster_id(apiserver.address)))
+
+
+async def _cluster_id(server: str) -> str:
+    async with Client(server) as c:
+        return str((await c.get("namespaces", "kube-system"))["metadata"]["uid"])
 
 
 @pytest.fixture
