@@ -47,6 +47,7 @@ from node.agent.podworker import (
     compute_actions,
 )
 from node.agent.probes import ProbeManager
+from node.agent.pullsecrets import pull_auth
 from node.agent.status import pod_status
 from node.agent.volumes import VolumeError, VolumeManager
 from node.runtime.interface import (
@@ -488,7 +489,7 @@ class Agent:
             state.errors[action.name] = (e.reason, e.message)
             self.recorder.event(pod, WARNING, "Failed", f"Error: {e.message}")
             return
-        if not await self._ensure_image(pod, state, container):
+        if not await self._ensure_image(pod, state, container, secrets):
             return
         cid = ""
         try:
@@ -505,7 +506,8 @@ class Agent:
             state.errors[action.name] = ("RunContainerError", e.message)
             self.recorder.event(pod, WARNING, "Failed", f"Error: {e.message}")
 
-    async def _ensure_image(self, pod: Obj, state: PodState, container: Obj) -> bool:
+    async def _ensure_image(self, pod: Obj, state: PodState, container: Obj,
+                            secrets: dict[str, Obj]) -> bool:
         image = container["image"]
         policy = container.get("imagePullPolicy", "IfNotPresent")
         name = container["name"]
@@ -530,7 +532,7 @@ class Agent:
         self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"')
         started = time.monotonic()
         try:
-            await self.runtime.pull_image(image)
+            await self.runtime.pull_image(image, pull_auth(image, pod, secrets))
         except RuntimeCallError as e:
             # Every pull that fails shows ErrImagePull; the waits between pulls show
             # ImagePullBackOff (above), 10 s doubling to 5 min.

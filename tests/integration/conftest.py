@@ -8,14 +8,19 @@ apiserver without seeing each other's objects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import docker
 import pytest
 
 from jota.client.client import Client
@@ -23,10 +28,12 @@ from jota.local.docker import DEFAULT_SOCKET, ensure_dockerd, remove_managed_con
 from jota.local.images import build_test_image
 from jota.local.processes import (
     Daemon,
+    free_port,
     start_apiserver,
     start_controller_manager,
     start_etcd,
     start_node_agent,
+    wait_for_port,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,3 +158,71 @@ class CLI:
 @pytest.fixture
 def jota(apiserver: Daemon, tmp_path: Path) -> CLI:
     return CLI(apiserver.address, tmp_path)
+
+
+# The test registry's one account (issue B: pulls with imagePullSecrets).
+USER = "jota"
+PASSWORD = "s3cret-pull"
+
+
+@dataclass
+class Registry:
+    address: str
+    image: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"username": USER, "password": PASSWORD, "serveraddress": self.address}
+
+
+@pytest.fixture(scope="session")
+def registry(test_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A password-protected registry on 127.0.0.1 holding test/busybox:1 (not local)."""
+    root = tmp_path_factory.mktemp("registry")
+    htpasswd = subprocess.run([_which("htpasswd"), "-Bbn", USER, PASSWORD], check=True,
+                              capture_output=True, text=True).stdout
+    (root / "htpasswd").write_text(htpasswd)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    config = {"version": 0.1, "log": {"level": "warn"},
+              "storage": {"filesystem": {"rootdirectory": str(root / "data")},
+                          "delete": {"enabled": True}},
+              "http": {"addr": address},
+              "auth": {"htpasswd": {"realm": "jota-test", "path": str(root / "htpasswd")}}}
+    (root / "config.yml").write_text(json.dumps(config))  # YAML is a superset of JSON
+    log = root / "registry.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([_which("docker-registry"), "serve", str(root / "config.yml")],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    api = docker.APIClient()
+    reg = Registry(address, f"{address}/test/busybox:1")
+    try:
+        wait_for_port("127.0.0.1", port, 30, proc, log)
+        repository = reg.image.rsplit(":", 1)[0]
+        api.tag(test_image, repository, "1")
+        for item in api.push(repository, tag="1", stream=True, decode=True,
+                             auth_config=reg.auth):
+            assert not item.get("error"), item
+        untag(api, reg.image)
+        yield reg
+    finally:
+        untag(api, reg.image)
+        api.close()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _which(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (hack/install-deps.sh installs it)"
+    return path
+
+
+def untag(api: Any, image: str) -> None:
+    """Drop the registry tag (the layers stay: jota/busybox shares them)."""
+    with contextlib.suppress(docker.errors.NotFound):
+        api.remove_image(image, force=True)
