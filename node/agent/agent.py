@@ -27,7 +27,6 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from jota.api import errors
@@ -36,6 +35,7 @@ from jota.client import NORMAL, WARNING, Client, EventRecorder, SharedInformer
 from node.agent import gc, nodestatus
 from node.agent.containers import container_config, sandbox_config
 from node.agent.env import ConfigError, references, resolve_env
+from node.agent.heartbeat import Heartbeat
 from node.agent.podworker import (
     CreateSandbox,
     KillContainer,
@@ -66,8 +66,6 @@ from node.runtime.pause.image import ensure_pause_image
 logger = logging.getLogger(__name__)
 
 RESYNC = 10.0
-LEASE_RENEW = 10.0
-STATUS_REPORT = 60.0
 IMAGE_BACKOFF_MAX = 300.0
 # How often a running pod's configMap/secret/downwardAPI/projected files are brought up to
 # date (kubelet: its sync period plus the object cache's TTL, about a minute).
@@ -120,7 +118,6 @@ class Agent:
         self.probes = ProbeManager(self.runtime, on_change=self._wake,
                                    on_event=self.recorder.event)
         self._tasks: list[asyncio.Task[None]] = []
-        self._node_uid = ""
         self.cluster_id = ""
         self._generation = 0  # bumped whenever the runtime may have changed
         self._snapshot: tuple[int, float, list[SandboxStatus], list[ContainerStatus]] | None \
@@ -137,16 +134,17 @@ class Agent:
         name, version = await self.runtime.version()
         self.config.node.runtime_version = f"{name}://{version}"
         await ensure_pause_image(self.runtime)
-        self.machine = nodestatus.machine_info(str(self.config.root_dir))
-        await self._register()
+        self.heartbeat = Heartbeat(self.client, self.config.node,
+                                   nodestatus.machine_info(str(self.config.root_dir)))
+        await self.heartbeat.register()
         self.cluster_id = await self._cluster_id()
         self.recorder.start()
         self.informer.add_event_handler(on_add=self._pod_seen,
                                         on_update=self._pod_updated,
                                         on_delete=lambda obj: self._wake(_uid(obj)))
         self._tasks = [asyncio.create_task(self.informer.run(), name="pod-informer"),
-                       asyncio.create_task(self._renew_lease(), name="lease"),
-                       asyncio.create_task(self._report_status(), name="node-status"),
+                       asyncio.create_task(self.heartbeat.renew_lease(), name="lease"),
+                       asyncio.create_task(self.heartbeat.report_status(), name="node-status"),
                        asyncio.create_task(self._runtime_events(), name="runtime-events"),
                        asyncio.create_task(self.gc.run(), name="garbage-collection")]
         await self.informer.wait_for_sync()
@@ -165,57 +163,6 @@ class Agent:
                 await task
         await self.probes.stop()
         await self.recorder.shutdown()
-
-    # ---- the Node and its Lease -------------------------------------------------------------
-
-    async def _register(self) -> None:
-        now = datetime.now(UTC)
-        node = nodestatus.node_object(self.machine, self.config.node, now)
-        try:
-            created = await self.client.create("nodes", node)
-            self._node_uid = created["metadata"]["uid"]
-            logger.info("registered node", extra={"node": self.name})
-        except errors.AlreadyExists:
-            existing = await self.client.get("nodes", self.name)
-            self._node_uid = existing["metadata"]["uid"]
-            await self._update_node_status()
-
-    async def _update_node_status(self) -> None:
-        async def write() -> None:
-            node = await self.client.get("nodes", self.name)
-            node["status"] = nodestatus.node_status(self.machine, self.config.node,
-                                                    datetime.now(UTC), previous=node)
-            await self.client.update_status("nodes", node)
-
-        for _ in range(5):
-            try:
-                await write()
-                return
-            except errors.Conflict:
-                continue
-
-    async def _report_status(self) -> None:
-        while True:
-            await asyncio.sleep(STATUS_REPORT)
-            try:
-                await self._update_node_status()
-            except errors.APIError as e:
-                logger.warning("cannot update node status: %s", e, extra={"node": self.name})
-
-    async def _renew_lease(self) -> None:
-        while True:
-            lease = nodestatus.lease_object(self.name, self._node_uid, datetime.now(UTC))
-            try:
-                try:
-                    current = await self.client.get("leases", self.name,
-                                                    nodestatus.LEASE_NAMESPACE)
-                    current["spec"] = lease["spec"]
-                    await self.client.update("leases", current, nodestatus.LEASE_NAMESPACE)
-                except errors.NotFound:
-                    await self.client.create("leases", lease, nodestatus.LEASE_NAMESPACE)
-            except errors.APIError as e:
-                logger.warning("cannot renew lease: %s", e, extra={"node": self.name})
-            await asyncio.sleep(LEASE_RENEW)
 
     # ---- pods ------------------------------------------------------------------------------
 
