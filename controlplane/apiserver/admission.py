@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
+# DefaultTolerationSeconds (kube-apiserver's --default-*-toleration-seconds).
+DEFAULT_TOLERATION_SECONDS = 300
+TAINT_NOT_READY = "node.kubernetes.io/not-ready"
+TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
 
 
 def check_document(rt: ResourceType, obj: Any) -> Obj:
@@ -53,6 +57,19 @@ def prepare_for_create(rt: ResourceType, obj: Obj) -> None:
         _generate_job_selector(obj)
     if rt.plural == "pods":
         obj["status"] = {"phase": "Pending"}
+        # DefaultTolerationSeconds admission: a pod rides out a not-ready or unreachable
+        # node for five minutes before it is evicted, unless it says otherwise.
+        spec = obj.get("spec")
+        tolerations = spec.get("tolerations") or [] if isinstance(spec, dict) else None
+        if isinstance(spec, dict) and isinstance(tolerations, list):
+            for key in (TAINT_NOT_READY, TAINT_UNREACHABLE):
+                if not any(isinstance(t, dict) and t.get("key", "") in (key, "")
+                           and t.get("effect", "") in ("NoExecute", "") for t in tolerations):
+                    tolerations = [*tolerations, {
+                        "key": key, "operator": "Exists", "effect": "NoExecute",
+                        "tolerationSeconds": DEFAULT_TOLERATION_SECONDS}]
+            if tolerations:
+                spec["tolerations"] = tolerations
     elif rt.plural == "namespaces":
         obj["status"] = {"phase": "Active"}
     elif rt.has_status and rt.plural not in ("nodes", "events", "persistentvolumes"):

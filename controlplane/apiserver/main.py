@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 
+from controlplane.apiserver.allocators import PortRange
 from controlplane.apiserver.server import APIServer, Config
 from jota import log
 
@@ -40,9 +41,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how often to compact etcd history, e.g. 5m (default 5m; 0 = never)")
     p.add_argument("--watch-bookmark-interval", type=parse_duration, default=30.0,
                    help="how often watchers that allow bookmarks get one (default 30s)")
+    p.add_argument("--service-cluster-ip-range", type=_cidr, default="10.96.0.0/12",
+                   help="CIDR Service clusterIPs are allocated from (default 10.96.0.0/12)")
+    p.add_argument("--service-node-port-range", type=_port_range, default="30000-32767",
+                   help="ports NodePort Services are allocated from (default 30000-32767)")
+    p.add_argument("--load-balancer-ip-range", type=_cidr, default="172.30.255.0/24",
+                   help="pool LoadBalancer Services get an address from, as MetalLB's "
+                        "layer 2 mode (default 172.30.255.0/24)")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"], help="log level")
     return p
+
+
+def _cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}: use e.g. 10.96.0.0/12"
+                                         ) from None
+
+
+def _port_range(text: str) -> str:
+    try:
+        return PortRange.parse(text).name
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _is_loopback(listen: str) -> bool:
@@ -79,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
         listen=args.listen,
         compaction_interval=args.etcd_compaction_interval or 10**9,
         bookmark_interval=args.watch_bookmark_interval,
+        service_cluster_ip_range=args.service_cluster_ip_range,
+        service_node_port_range=args.service_node_port_range,
+        load_balancer_ip_range=args.load_balancer_ip_range,
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):

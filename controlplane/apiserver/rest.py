@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from controlplane.apiserver import admission
+from controlplane.apiserver.allocators import ServiceAllocator, drop_type_dependent_fields
 from controlplane.apiserver.watchcache import CachedObject, Predicate, WatchCache
 from controlplane.storage import keys
 from controlplane.storage.codec import Codec
@@ -57,8 +58,10 @@ class API:
     """The whole object API over one etcd; the gRPC service is a thin layer on this."""
 
     def __init__(self, etcd: Etcd, *, codec: Codec | None = None,
-                 bookmark_interval: float = 30.0) -> None:
+                 bookmark_interval: float = 30.0,
+                 services: ServiceAllocator | None = None) -> None:
         self.etcd = etcd
+        self.services = services or ServiceAllocator(etcd)
         self.codec = codec or Codec()
         self.store = Store(etcd, self.codec)
         self.caches = {rt.plural: WatchCache(rt, etcd, self.codec,
@@ -198,7 +201,15 @@ class API:
         admission.default_and_validate(rt, obj, None)
         if dry_run:
             return obj
-        created = await self.store.create(rt, obj)
+        if rt.plural != "services":
+            created = await self.store.create(rt, obj)
+        else:
+            tx = await self.services.on_create(obj)
+            try:
+                created = await self.store.create(rt, obj)
+            except BaseException:
+                await tx.rollback()
+                raise
         logger.debug("created", extra={"resource": rt.plural, "namespace": namespace,
                                        "object": md["name"]})
         return created
@@ -249,6 +260,8 @@ class API:
     async def _write_update(self, rt: ResourceType, old: Obj, new: Obj, *,
                             dry_run: bool = False) -> Obj:
         admission.prepare_for_update(rt, new, old)
+        if rt.plural == "services":
+            drop_type_dependent_fields(new, old)
         admission.default_and_validate(rt, new, old)
         md = new["metadata"]
         if _spec_of(new) != _spec_of(old):
@@ -258,8 +271,24 @@ class API:
         if dry_run:
             return new
         if md.get("deletionTimestamp") and not _pending_finalizers(rt, new):
-            return await self.store.delete(rt, new)
-        return await self.store.update(rt, new)
+            return await self._remove(rt, new)
+        if rt.plural != "services":
+            return await self.store.update(rt, new)
+        tx = await self.services.on_update(new, old)
+        try:
+            updated = await self.store.update(rt, new)
+        except BaseException:
+            await tx.rollback()
+            raise
+        await tx.commit()
+        return updated
+
+    async def _remove(self, rt: ResourceType, obj: Obj) -> Obj:
+        """Delete from etcd; a Service's IPs and ports go back to their ranges."""
+        removed = await self.store.delete(rt, obj)
+        if rt.plural == "services":
+            await self.services.on_delete(removed)
+        return removed
 
     async def patch(self, rt: ResourceType, namespace: str, name: str, patch_type: str,
                     patch_body: bytes, *, dry_run: bool = False,
@@ -307,7 +336,7 @@ class API:
                 return new or obj
             try:
                 if new is None:
-                    return await self.store.delete(rt, obj)
+                    return await self._remove(rt, obj)
                 if new == obj:
                     return obj
                 return await self.store.update(rt, new)

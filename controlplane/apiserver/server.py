@@ -11,6 +11,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from controlplane.apiserver.allocators import (
+    DEFAULT_LB_RANGE,
+    DEFAULT_NODE_PORT_RANGE,
+    DEFAULT_SERVICE_CIDR,
+    ServiceAllocator,
+)
 from controlplane.apiserver.compaction import compact_periodically
 from controlplane.apiserver.rest import API
 from controlplane.apiserver.service import ResourcesService
@@ -28,13 +34,20 @@ class Config:
     listen: str = "127.0.0.1:6443"
     compaction_interval: float = 300.0
     bookmark_interval: float = 30.0
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    service_node_port_range: str = DEFAULT_NODE_PORT_RANGE
+    load_balancer_ip_range: str = DEFAULT_LB_RANGE
 
 
 class APIServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.etcd = Etcd(config.etcd_servers)
-        self.api = API(self.etcd, bookmark_interval=config.bookmark_interval)
+        services = ServiceAllocator(self.etcd, cluster_cidr=config.service_cluster_ip_range,
+                                    node_ports=config.service_node_port_range,
+                                    lb_cidr=config.load_balancer_ip_range)
+        self.api = API(self.etcd, bookmark_interval=config.bookmark_interval,
+                       services=services)
         self.server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),

@@ -9,17 +9,32 @@ import logging
 import signal
 
 from controlplane.controllers import manager
+from controlplane.controllers.nodelifecycle import NodeLifecycleSettings
 from jota import log
 from jota.client import Client
 
 logger = logging.getLogger("jota-controller-manager")
 
 
+def duration(text: str) -> float:
+    """A Go duration as the flags take it: `40s`, `1m`, `500ms`, or plain seconds."""
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if text.endswith(suffix):
+            try:
+                return float(text[:-len(suffix)]) * scale
+            except ValueError:
+                break
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="jota-controller-manager",
         description="Runs Jota's controllers: namespace, garbage collector, ReplicaSet, "
-                    "Deployment and node IPAM.")
+                    "Deployment, node IPAM and node lifecycle.")
     p.add_argument("--apiserver", "--master", dest="apiserver", default="127.0.0.1:6443",
                    help="address of the apiserver(s), comma-separated (default "
                         "127.0.0.1:6443)")
@@ -27,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take the kube-system/jota-controller-manager Lease before running "
                         "controllers, so only one replica acts (default true)")
     p.add_argument("--identity", default="", help="this replica's name in the Lease")
+    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0,
+                   help="how long a node may stop renewing its Lease before it is marked "
+                        "Ready=Unknown and tainted unreachable (default 40s)")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="seconds a pod with the default not-ready toleration stays on a "
+                        "not-ready node (default 300)")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="seconds a pod with the default unreachable toleration stays on an "
+                        "unreachable node (default 300)")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"])
     return p
@@ -34,8 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def amain(args: argparse.Namespace) -> None:
     client = Client(args.apiserver)
+    settings = NodeLifecycleSettings(
+        node_monitor_grace_period=args.node_monitor_grace_period,
+        node_monitor_period=min(5.0, max(0.5, args.node_monitor_grace_period / 8)),
+        default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
     task = asyncio.create_task(manager.run(client, leader_elect=args.leader_elect == "true",
-                                           identity=args.identity))
+                                           identity=args.identity, settings=settings))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)

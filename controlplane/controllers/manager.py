@@ -15,11 +15,18 @@ import socket
 import uuid
 from typing import Protocol
 
+from controlplane.controllers.cronjob import CronJobController
+from controlplane.controllers.daemonset import DaemonSetController
 from controlplane.controllers.deployment import DeploymentController
+from controlplane.controllers.endpoints import EndpointsController
+from controlplane.controllers.endpointslice import EndpointSliceController
 from controlplane.controllers.garbagecollector import GarbageCollector
+from controlplane.controllers.job import JobController
 from controlplane.controllers.namespace import NamespaceController
 from controlplane.controllers.nodeipam import NodeIPAMController
+from controlplane.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
 from controlplane.controllers.replicaset import ReplicaSetController
+from controlplane.controllers.statefulset import StatefulSetController
 from jota.client import Client, LeaderElector, SharedInformerFactory
 
 logger = logging.getLogger(__name__)
@@ -34,15 +41,21 @@ class Controller(Protocol):
     async def run(self, workers: int = 2) -> None: ...
 
 
-def build_controllers(client: Client, factory: SharedInformerFactory) -> list[Controller]:
+def build_controllers(client: Client, factory: SharedInformerFactory,
+                      settings: NodeLifecycleSettings | None = None) -> list[Controller]:
     return [NamespaceController(client, factory), GarbageCollector(client, factory),
             ReplicaSetController(client, factory), DeploymentController(client, factory),
-            NodeIPAMController(client, factory)]
+            NodeIPAMController(client, factory),
+            NodeLifecycleController(client, factory, settings),
+            DaemonSetController(client, factory), StatefulSetController(client, factory),
+            JobController(client, factory), CronJobController(client, factory),
+            EndpointsController(client, factory), EndpointSliceController(client, factory)]
 
 
-async def run_controllers(client: Client) -> None:
+async def run_controllers(client: Client, settings: NodeLifecycleSettings | None = None
+                          ) -> None:
     factory = SharedInformerFactory(client)
-    controllers = build_controllers(client, factory)
+    controllers = build_controllers(client, factory, settings)
     factory.start()
     synced = await factory.wait_for_cache_sync(timeout=120)
     late = [name for name, ok in synced.items() if not ok]
@@ -57,14 +70,15 @@ async def run_controllers(client: Client) -> None:
         await factory.shutdown()
 
 
-async def run(client: Client, *, leader_elect: bool, identity: str = "") -> None:
+async def run(client: Client, *, leader_elect: bool, identity: str = "",
+              settings: NodeLifecycleSettings | None = None) -> None:
     if not leader_elect:
-        await run_controllers(client)
+        await run_controllers(client, settings)
         return
     identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
     elector = LeaderElector(
         client, namespace=LEASE_NAMESPACE, name=LEASE_NAME, identity=identity,
-        on_started_leading=lambda: run_controllers(client),
+        on_started_leading=lambda: run_controllers(client, settings),
         on_new_leader=lambda who: logger.info("leader is now", extra={"leader": who}),
         release_on_cancel=True)
     await elector.run()

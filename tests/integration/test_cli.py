@@ -71,7 +71,8 @@ def test_get_tables_and_formats(jota: CLI, namespace: str, manifest: Path):
     jota.ok("apply", "-f", str(manifest), "-n", namespace)
     table = jota.ok("get", "deployments", "-n", namespace).splitlines()
     assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-    assert table[1].split()[:4] == ["web", "0/2", "0", "0"]
+    # No node runs these pods: READY stays 0/2 whatever the controllers have done.
+    assert table[1].split()[:2] == ["web", "0/2"]
     wide = jota.ok("get", "deploy", "-n", namespace, "-o", "wide").splitlines()
     assert wide[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
     assert jota.ok("get", "deploy", "-n", namespace, "-o", "name") == \
@@ -121,8 +122,8 @@ def test_describe_shows_the_object(jota: CLI, namespace: str, manifest: Path):
     jota.ok("apply", "-f", str(manifest), "-n", namespace)
     out = jota.ok("describe", "deploy", "web", "-n", namespace)
     assert out.startswith("Name:                   web\n")
-    assert "Replicas:               2 desired | 0 updated | 0 total | 0 available | " \
-           "0 unavailable" in out
+    assert "Replicas:               2 desired | " in out
+    assert " | 0 available | " in out
     assert "RollingUpdateStrategy:  25% max unavailable, 25% max surge" in out
 
 

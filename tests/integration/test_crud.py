@@ -60,12 +60,14 @@ async def test_resource_version_is_the_etcd_mod_revision(client: Client, namespa
 
 
 async def test_generation_bumps_on_spec_change_only(client: Client, namespace: str):
-    d = await client.create("deployments", deployment("gen"), namespace)
-    d["metadata"].setdefault("labels", {})["x"] = "y"
-    d = await client.update("deployments", d, namespace)
+    # Patches, not updates: the Deployment controller writes status meanwhile, so an
+    # update carrying the create's resourceVersion could rightly conflict.
+    await client.create("deployments", deployment("gen"), namespace)
+    d = await client.patch("deployments", "gen", {"metadata": {"labels": {"x": "y"}}},
+                           namespace, patch_type="merge")
     assert d["metadata"]["generation"] == 1
-    d["spec"]["replicas"] = 3
-    d = await client.update("deployments", d, namespace)
+    d = await client.patch("deployments", "gen", {"spec": {"replicas": 3}}, namespace,
+                           patch_type="merge")
     assert d["metadata"]["generation"] == 2
 
 
@@ -132,14 +134,21 @@ async def test_generate_name(client: Client, namespace: str):
 
 async def test_status_is_written_only_through_the_status_subresource(client: Client,
                                                                       namespace: str):
-    d = await client.create("deployments", deployment("st"), namespace)
-    d["status"] = {"replicas": 7}
-    d = await client.update("deployments", d, namespace)
-    assert "replicas" not in d.get("status", {})
-    d["status"] = {"replicas": 7}
-    d = await client.update_status("deployments", d, namespace)
-    assert d["status"]["replicas"] == 7
-    assert d["metadata"]["generation"] == 1
+    # A PersistentVolume: a kind with a status subresource that no controller writes yet
+    # (the Deployment controller would race this test for a Deployment's status).
+    pv = {"apiVersion": "v1", "kind": "PersistentVolume",
+          "metadata": {"name": f"st-{namespace}"},
+          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                   "hostPath": {"path": "/tmp/st"}}}
+    created = await client.create("persistentvolumes", pv)
+    created["status"] = {"phase": "Bound"}
+    updated = await client.update("persistentvolumes", created)
+    assert updated.get("status", {}).get("phase") != "Bound"
+    updated["status"] = {"phase": "Bound"}
+    written = await client.update_status("persistentvolumes", updated)
+    assert written["status"]["phase"] == "Bound"
+    assert written["metadata"].get("generation") == created["metadata"].get("generation")
+    await client.delete("persistentvolumes", pv["metadata"]["name"])
 
 
 async def test_finalizers_only_mark_an_object_deleted(client: Client, namespace: str):
