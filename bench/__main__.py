@@ -22,10 +22,12 @@ from typing import Any
 from bench import Section, Table
 from bench import api as api_bench
 from bench import node as node_bench
+from bench import proxy as proxy_bench
 from bench import scheduler as scheduler_bench
 
 BENCHMARKS: dict[str, Callable[[bool], Coroutine[Any, Any, Section]]] = {
-    "api": api_bench.run, "scheduler": scheduler_bench.run, "node": node_bench.run}
+    "api": api_bench.run, "scheduler": scheduler_bench.run, "node": node_bench.run,
+    "proxy": proxy_bench.run}
 REPO = Path(__file__).resolve().parents[1]
 
 
