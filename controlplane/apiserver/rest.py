@@ -9,6 +9,7 @@ through `Store` (etcd, with optimistic concurrency) and `WatchCache`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -307,15 +308,14 @@ class API:
                 raise errors.BadRequest("the patch does not produce an object")
             patched = admission.check_document(rt, patched)
             _check_identity(rt, namespace, name, patched)
-            expected = patched["metadata"].get("resourceVersion")
-            if expected and expected != old["metadata"]["resourceVersion"]:
+            # A patch that sets metadata.resourceVersion makes it a precondition; one that
+            # leaves it alone carries the version just read, and is simply applied again
+            # to the newer object when another writer got in between (as Kubernetes does).
+            if patched["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]:
                 raise errors.Conflict.stale(rt.qualified, name)
             new = self._merge_update(rt, old, patched, subresource)
-            try:
+            with contextlib.suppress(errors.Conflict):
                 return await self._write_update(rt, old, new, dry_run=dry_run)
-            except errors.Conflict:
-                if expected:
-                    raise
         raise errors.Conflict.stale(rt.qualified, name)
 
     async def delete(self, rt: ResourceType, namespace: str, name: str, *,
