@@ -45,6 +45,7 @@ from controlplane.controllers.replicaset import (
     is_pod_ready,
     min_ready_seconds,
     new_controller_ref,
+    patch_owner,
     plan_claims,
     pod_key,
     selector_of,
@@ -415,25 +416,13 @@ class DaemonSetController:
         claims = plan_claims(ds, selector_of(ds), candidates)
         owned = list(claims.owned)
         for pod in claims.adopt:
-            adopted = await self._patch_owner(pod, ds, adopt=True)
+            adopted = await patch_owner(self.client, pod, ds, adopt=True)
             if adopted is not None:
                 owned.append(adopted)
         for pod in claims.release:
-            await self._patch_owner(pod, ds, adopt=False)
+            await patch_owner(self.client, pod, ds, adopt=False)
         return owned
 
-    async def _patch_owner(self, pod: Obj, ds: Obj, *, adopt: bool) -> Obj | None:
-        refs = [r for r in (pod["metadata"].get("ownerReferences") or [])
-                if r.get("uid") != uid_of(ds)]
-        if adopt:
-            refs.append(new_controller_ref(ds))
-        patch = {"metadata": {"ownerReferences": refs or None,
-                              "resourceVersion": pod["metadata"].get("resourceVersion")}}
-        try:
-            return await self.client.patch("pods", name_of(pod), patch, namespace_of(pod),
-                                           patch_type="merge")
-        except (errors.NotFound, errors.Conflict):
-            return None
 
     async def _carry_out(self, key: str, ds: Obj, plan: DaemonPlan, hash_: str) -> None:
         self.expectations.set_expectations(key, len(plan.create), 0)

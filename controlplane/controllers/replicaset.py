@@ -99,6 +99,22 @@ def new_controller_ref(owner: Obj) -> Obj:
             "blockOwnerDeletion": True}
 
 
+async def patch_owner(client: Client, pod: Obj, owner: Obj, *, adopt: bool) -> Obj | None:
+    """Adopt `pod` (make `owner` its controller) or release it, as client-go's
+    ControllerRefManager: a merge patch guarded by the pod's resourceVersion, so an
+    adoption never races a change; None when the pod changed or went meanwhile."""
+    refs = [r for r in (pod["metadata"].get("ownerReferences") or [])
+            if r.get("uid") != uid_of(owner)]
+    if adopt:
+        refs.append(new_controller_ref(owner))
+    patch = {"metadata": {"ownerReferences": refs or None,
+                          "resourceVersion": pod["metadata"].get("resourceVersion")}}
+    try:
+        return await client.patch("pods", name_of(pod), patch, namespace_of(pod),
+                                  patch_type="merge")
+    except (errors.NotFound, errors.Conflict):
+        return None
+
 def is_deleting(obj: Obj) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
@@ -440,25 +456,13 @@ class ReplicaSetController:
             fresh = await self.client.get("replicasets", name_of(rs), namespace_of(rs))
             if uid_of(fresh) == uid_of(rs) and not is_deleting(fresh):
                 for pod in claims.adopt:
-                    adopted = await self._patch_owner(pod, rs, adopt=True)
+                    adopted = await patch_owner(self.client, pod, rs, adopt=True)
                     if adopted is not None:
                         owned.append(adopted)
         for pod in claims.release:
-            await self._patch_owner(pod, rs, adopt=False)
+            await patch_owner(self.client, pod, rs, adopt=False)
         return owned
 
-    async def _patch_owner(self, pod: Obj, rs: Obj, *, adopt: bool) -> Obj | None:
-        refs = [r for r in (pod["metadata"].get("ownerReferences") or [])
-                if r.get("uid") != uid_of(rs)]
-        if adopt:
-            refs.append(new_controller_ref(rs))
-        patch = {"metadata": {"ownerReferences": refs or None,
-                              "resourceVersion": pod["metadata"].get("resourceVersion")}}
-        try:
-            return await self.client.patch("pods", name_of(pod), patch, namespace_of(pod),
-                                           patch_type="merge")
-        except (errors.NotFound, errors.Conflict):
-            return None
 
     async def _manage_replicas(self, key: str, rs: Obj, pods: list[Obj]) -> None:
         diff = len(pods) - spec_replicas(rs)

@@ -45,11 +45,11 @@ from controlplane.controllers.replicaset import (
     is_pod_ready,
     min_ready_seconds,
     new_controller_ref,
+    patch_owner,
     plan_claims,
     pod_key,
     selector_of,
     spec_replicas,
-    uid_of,
 )
 from jota.api import errors
 from jota.api.meta import Obj, labels_of, name_of, namespace_of
@@ -363,25 +363,13 @@ class StatefulSetController:
         # Only pods named as the set's are adopted (isMemberOf).
         for pod in claims.adopt:
             if ordinal_of(sts, pod) is not None:
-                adopted = await self._patch_owner(pod, sts, adopt=True)
+                adopted = await patch_owner(self.client, pod, sts, adopt=True)
                 if adopted is not None:
                     owned.append(adopted)
         for pod in claims.release:
-            await self._patch_owner(pod, sts, adopt=False)
+            await patch_owner(self.client, pod, sts, adopt=False)
         return owned
 
-    async def _patch_owner(self, pod: Obj, sts: Obj, *, adopt: bool) -> Obj | None:
-        refs = [r for r in (pod["metadata"].get("ownerReferences") or [])
-                if r.get("uid") != uid_of(sts)]
-        if adopt:
-            refs.append(new_controller_ref(sts))
-        patch = {"metadata": {"ownerReferences": refs or None,
-                              "resourceVersion": pod["metadata"].get("resourceVersion")}}
-        try:
-            return await self.client.patch("pods", name_of(pod), patch, namespace_of(pod),
-                                           patch_type="merge")
-        except (errors.NotFound, errors.Conflict):
-            return None
 
     async def _carry_out(self, sts: Obj, actions: list[Action]) -> None:
         ns = namespace_of(sts)
