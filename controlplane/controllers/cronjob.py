@@ -19,7 +19,6 @@ The decisions are the pure `most_recent_schedule` and `plan_cronjob`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import datetime as dt
@@ -56,7 +55,7 @@ from jota.client import (
     index_by_controller_uid,
     index_by_namespace,
     object_of,
-    run_worker,
+    run_workers,
 )
 
 logger = logging.getLogger(__name__)
@@ -278,9 +277,8 @@ class CronJobController:
 
     async def run(self, workers: int = 2) -> None:
         try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
+            await run_workers(self.queue, self.sync, workers)
         finally:
-            self.queue.shut_down()
             await self.recorder.shutdown()
 
     async def sync(self, key: str) -> None:

@@ -14,7 +14,6 @@ shared with the EndpointSlice controller.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import logging
@@ -31,7 +30,7 @@ from jota.client import (
     SharedInformerFactory,
     index_by_namespace,
     object_of,
-    run_worker,
+    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -302,10 +301,7 @@ class EndpointsController:
             service_key(object_of(obj))))
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
-        finally:
-            self.queue.shut_down()
+        await run_workers(self.queue, self.sync, workers)
 
     async def sync(self, key: str) -> None:
         namespace, _, name = key.partition("/")

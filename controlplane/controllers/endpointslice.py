@@ -12,7 +12,6 @@ change stays where it is. A Service with no endpoints keeps one empty placeholde
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import json
@@ -39,7 +38,7 @@ from jota.client import (
     RetryLater,
     SharedInformerFactory,
     object_of,
-    run_worker,
+    run_workers,
 )
 
 logger = logging.getLogger(__name__)
@@ -256,10 +255,7 @@ class EndpointSliceController:
             self.queue.add(f"{namespace_of(es)}/{svc}")
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
-        finally:
-            self.queue.shut_down()
+        await run_workers(self.queue, self.sync, workers)
 
     async def sync(self, key: str) -> None:
         namespace, _, _name = key.partition("/")

@@ -15,7 +15,6 @@ read from informers; `GarbageCollector` only watches and carries them out.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from jota.client import (
     SharedInformerFactory,
     index_by_owner_uid,
     object_of,
-    run_worker,
+    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -185,10 +184,7 @@ class GarbageCollector:
         return live if uid_of(live) == ref["uid"] else None
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
-        finally:
-            self.queue.shut_down()
+        await run_workers(self.queue, self.sync, workers)
 
     async def sync(self, key: str) -> None:
         plural, _, ref = key.partition("|")

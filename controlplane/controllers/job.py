@@ -57,7 +57,7 @@ from jota.client import (
     index_by_controller_uid,
     index_by_namespace,
     object_of,
-    run_worker,
+    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -509,9 +509,8 @@ class JobController:
 
     async def run(self, workers: int = 2) -> None:
         try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
+            await run_workers(self.queue, self.sync, workers)
         finally:
-            self.queue.shut_down()
             await self.recorder.shutdown()
 
     async def sync(self, key: str) -> None:

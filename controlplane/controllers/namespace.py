@@ -9,7 +9,6 @@ go (graceful pods, objects with finalizers) make it try again later.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from jota.api import errors
@@ -20,7 +19,7 @@ from jota.client import (
     RateLimitingQueue,
     RetryLater,
     SharedInformerFactory,
-    run_worker,
+    run_workers,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,10 +69,7 @@ class NamespaceController:
             self.queue.add(name_of(ns))
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
-        finally:
-            self.queue.shut_down()
+        await run_workers(self.queue, self.sync, workers)
 
     async def sync(self, name: str) -> None:
         try:

@@ -45,7 +45,7 @@ from jota.client import (
     index_by_controller_uid,
     index_by_namespace,
     object_of,
-    run_worker,
+    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -413,9 +413,8 @@ class ReplicaSetController:
 
     async def run(self, workers: int = 2) -> None:
         try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
+            await run_workers(self.queue, self.sync, workers)
         finally:
-            self.queue.shut_down()
             await self.recorder.shutdown()
 
     async def sync(self, key: str) -> None:

@@ -27,7 +27,6 @@ the controller only carries out its actions and writes `calculate_status`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import logging
@@ -65,7 +64,7 @@ from jota.client import (
     index_by_controller_uid,
     index_by_namespace,
     object_of,
-    run_worker,
+    run_workers,
 )
 
 logger = logging.getLogger(__name__)
@@ -327,9 +326,8 @@ class StatefulSetController:
 
     async def run(self, workers: int = 2) -> None:
         try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
+            await run_workers(self.queue, self.sync, workers)
         finally:
-            self.queue.shut_down()
             await self.recorder.shutdown()
 
     async def sync(self, key: str) -> None:

@@ -76,6 +76,7 @@ from jota.client.workqueue import (
     WorkQueue,
     WorkQueueMetrics,
     run_worker,
+    run_workers,
 )
 
 __all__ = [
@@ -136,4 +137,5 @@ __all__ = [
     "parse_time",
     "reference_of",
     "run_worker",
+    "run_workers",
 ]

@@ -300,3 +300,12 @@ async def run_worker(queue: RateLimitingQueue, sync: SyncFunc, *,
         else:
             queue.forget(key)
         queue.done(key)
+
+
+async def run_workers(queue: RateLimitingQueue, sync: SyncFunc, workers: int = 2) -> None:
+    """`workers` concurrent `run_worker` loops over one queue, as a controller's Run;
+    the queue is shut down when they stop (cancelled or done)."""
+    try:
+        await asyncio.gather(*(run_worker(queue, sync) for _ in range(workers)))
+    finally:
+        queue.shut_down()

@@ -12,7 +12,6 @@ this module reads the caches, carries them out, and records events.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import logging
@@ -44,7 +43,7 @@ from jota.client import (
     index_by_controller_uid,
     index_by_namespace,
     object_of,
-    run_worker,
+    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -128,9 +127,8 @@ class DeploymentController:
 
     async def run(self, workers: int = 2) -> None:
         try:
-            await asyncio.gather(*(run_worker(self.queue, self.sync) for _ in range(workers)))
+            await run_workers(self.queue, self.sync, workers)
         finally:
-            self.queue.shut_down()
             await self.recorder.shutdown()
 
     async def sync(self, key: str) -> None:
