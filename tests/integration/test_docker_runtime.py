@@ -118,7 +118,8 @@ async def test_two_containers_of_a_pod_share_localhost(rt: DockerRuntime) -> Non
                        "wget -O- http://127.0.0.1:8080/ && exit 0; sleep 0.2; done; exit 1")
     done = await exited(rt, client)
     assert (done.exit_code, done.reason) == (0, "Completed")
-    assert done.finished_at >= done.started_at > 0
+    # Docker stamps start and exit in different processes: a fast exit can read a hair early.
+    assert done.finished_at >= done.started_at - 0.05 and done.started_at > 0
 
     lines = [line async for line in rt.logs(client)]
     assert b"<body><h1>It works!</h1></body></html>\n" in [ln.data for ln in lines if

@@ -63,13 +63,13 @@ def cli(lifecycle_cluster: str, tmp_path: Path) -> CLI:
 
 
 async def make_node(c: Client, name: str) -> None:
-    node = await c.create("nodes", {"apiVersion": "v1", "kind": "Node",
-                                    "metadata": {"name": name}})
-    node["status"] = {"conditions": [
+    await c.create("nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+    status = {"conditions": [
         {"type": "Ready", "status": "True", "reason": "KubeletReady",
          "message": "kubelet is posting ready status",
          "lastHeartbeatTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}]}
-    await c.update_status("nodes", node)
+    # A patch, as a kubelet's status write: node IPAM may be writing the Node meanwhile.
+    await c.patch("nodes", name, {"status": status}, patch_type="merge", status=True)
     await c.create("leases", {
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": name, "namespace": "kube-node-lease"},
