@@ -36,7 +36,7 @@ e2e: deps
 
 # Everything CI runs: dependencies, freshness of generated code, lint, every test.
 test: deps proto-check lint
-	$(PYTEST) -q -p no:cacheprovider tests
+	$(PYTEST) -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
 demo: deps
 	@bash hack/demo.sh
