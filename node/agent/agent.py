@@ -62,6 +62,7 @@ from node.runtime.interface import (
 )
 from node.runtime.pause import PAUSE_IMAGE
 from node.runtime.pause.image import ensure_pause_image
+from node.runtime.pullprogress import PullProgress
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class AgentConfig:
     network: str = ""  # Docker network for pods ("" = the engine's default bridge)
     container_gc: gc.ContainerGCPolicy = field(default_factory=gc.ContainerGCPolicy)
     image_gc: gc.ImageGCPolicy = field(default_factory=gc.ImageGCPolicy)
+    pull_progress_interval: float = 5.0  # seconds between Pulling progress events
 
 
 @dataclass
@@ -477,9 +479,16 @@ class Agent:
             self.recorder.event(pod, WARNING, "Failed", "Error: ImagePullBackOff")
             return False
         self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"')
-        started = time.monotonic()
+        started = told = time.monotonic()
+
+        def tell(progress: PullProgress) -> None:
+            nonlocal told
+            if time.monotonic() - told >= self.config.pull_progress_interval:
+                told = time.monotonic()
+                self.recorder.event(pod, NORMAL, "Pulling", progress.describe(image))
+
         try:
-            await self.runtime.pull_image(image, pull_auth(image, pod, secrets))
+            await self.runtime.pull_image(image, pull_auth(image, pod, secrets), tell)
         except RuntimeCallError as e:
             # Every pull that fails shows ErrImagePull; the waits between pulls show
             # ImagePullBackOff (above), 10 s doubling to 5 min.
@@ -492,9 +501,11 @@ class Agent:
             self.recorder.event(pod, WARNING, "Failed", "Error: ErrImagePull")
             return False
         state.image_backoff.pop(image, None)
+        took = f"{time.monotonic() - started:.3f}s"
+        pulled = await self.runtime.image_status(image)
         self.recorder.event(pod, NORMAL, "Pulled",
-                            f'Successfully pulled image "{image}" in '
-                            f"{time.monotonic() - started:.3f}s")
+                            f'Successfully pulled image "{image}" in {took} ({took} including '
+                            f"waiting). Image size: {pulled.size if pulled else 0} bytes.")
         return True
 
     def _volumes_due(self, pod: Obj, state: PodState, observed: Observed) -> bool:

@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver-ips", default="",
                    help="addresses (IPs or CIDRs, comma-separated) the apiserver connects "
                         "from; only they may stream (default: what --apiserver resolves to)")
+    p.add_argument("--image-pull-progress-interval", type=float, default=5.0,
+                   metavar="SECONDS",
+                   help="at most one Pulling progress event per pod and image this often "
+                        "(\"3 of 5 layers done, 12.3MB of 45.6MB\"); 0 tells every step")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"])
     return p
@@ -103,7 +107,8 @@ async def amain(args: argparse.Namespace) -> None:
                       port=args.port)
     config = AgentConfig(node=node, root_dir=args.root_dir,
                          cluster_dns=[s for s in args.cluster_dns.split(",") if s],
-                         cluster_domain=args.cluster_domain)
+                         cluster_domain=args.cluster_domain,
+                         pull_progress_interval=args.image_pull_progress_interval)
     if args.pod_cidr:  # pods join a bridge with the node's pod CIDR (node/network)
         config.network = await podnet.setup(args.docker_host, args.pod_cidr)
     args.root_dir.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,7 @@ from node.runtime.interface import (
 )
 from node.runtime.pause import PAUSE_IMAGE
 from node.runtime.pause.image import build_pause_image
+from node.runtime.pullprogress import PullProgress, PullTracker
 
 T = TypeVar("T")
 
@@ -328,7 +329,18 @@ class DockerRuntime:
 
     # ---- images --------------------------------------------------------------------------------
 
-    async def pull_image(self, image: str, auth: dict[str, str] | None = None) -> str:
+    async def pull_image(self, image: str, auth: dict[str, str] | None = None,
+                         on_progress: Callable[[PullProgress], None] | None = None) -> str:
+        loop = asyncio.get_running_loop()
+        tracker = PullTracker()
+        told = time.monotonic()
+
+        def tell(force: bool) -> None:
+            nonlocal told
+            if on_progress is not None and (force or time.monotonic() - told >= 1.0):
+                told = time.monotonic()
+                loop.call_soon_threadsafe(on_progress, tracker.progress())
+
         def pull(api: Any) -> str:
             repo, tag = docker.utils.parse_repository_tag(image)
             try:
@@ -336,6 +348,8 @@ class DockerRuntime:
                                      auth_config=auth or None):
                     if isinstance(item, dict) and item.get("error"):
                         raise pull_error(image, str(item["error"]))
+                    if isinstance(item, dict):
+                        tell(force=tracker.update(item))
                 return str(api.inspect_image(image if tag else f"{image}:latest")["Id"])
             except docker.errors.APIError as e:
                 raise pull_error(image, _daemon_message(e)) from e

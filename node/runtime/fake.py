@@ -22,7 +22,7 @@ import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -47,6 +47,7 @@ from node.runtime.interface import (
     SandboxStatus,
 )
 from node.runtime.pause import PAUSE_IMAGE
+from node.runtime.pullprogress import PullProgress
 
 DEFAULT_IMAGES = (PAUSE_IMAGE, "jota/busybox:latest")
 DEFAULT_MEMORY = 4 << 20
@@ -334,7 +335,8 @@ class FakeRuntime:
 
     # ---- images --------------------------------------------------------------------------------
 
-    async def pull_image(self, image: str, auth: dict[str, str] | None = None) -> str:
+    async def pull_image(self, image: str, auth: dict[str, str] | None = None,
+                         on_progress: Callable[[PullProgress], None] | None = None) -> str:
         self._call("pull_image")
         name = normalize(image)
         if name in {normalize(i) for i in self.fail_pull}:

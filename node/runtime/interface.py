@@ -13,9 +13,11 @@ of what runs: an agent that restarts lists and adopts instead of recreating.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from node.runtime.pullprogress import PullProgress
 
 # Labels on every sandbox and container: dockershim's names, so tools that know
 # Kubernetes on Docker recognise Jota's containers.
@@ -253,8 +255,11 @@ class Runtime(Protocol):
     async def container_stats(self, container_id: str) -> ContainerStats: ...
 
     # -- images --
-    async def pull_image(self, image: str, auth: dict[str, str] | None = None) -> str:
-        """Pull and return the image id; raises ImageNotFound / RuntimeCallError."""
+    async def pull_image(self, image: str, auth: dict[str, str] | None = None,
+                         on_progress: Callable[[PullProgress], None] | None = None) -> str:
+        """Pull and return the image id; raises ImageNotFound / RuntimeCallError.
+        `on_progress` is called on the event loop as layers finish (and about once a
+        second while bytes arrive), so a long pull can be shown as it goes."""
         ...
     async def image_status(self, image: str) -> ImageInfo | None: ...
     async def list_images(self) -> list[ImageInfo]: ...

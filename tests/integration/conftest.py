@@ -95,7 +95,7 @@ def node_agent(apiserver: Daemon, test_image: str, tmp_path_factory: pytest.Temp
     """A real jota-node running pods in the machine's Docker engine."""
     root = tmp_path_factory.mktemp("node")
     daemon = start_node_agent(apiserver.address, root, node_name=NODE, root_dir=root / "root",
-                              extra_args=["--v", "debug"])
+                              extra_args=["--v", "debug", "--image-pull-progress-interval", "0"])
     yield daemon
     daemon.stop(timeout=30)
     _fail_on_tracebacks(daemon)

@@ -9,7 +9,10 @@ pushed there and its local tag removed, so the node has to pull it.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import os
+import tarfile
 from typing import Any
 
 import docker
@@ -78,8 +81,10 @@ async def test_a_pull_secret_lets_the_node_pull(client: Client, namespace: str,
     await wait_running(client, "private", namespace)
     seen = await reasons(client, "private", namespace)
     assert ("Pulling", f'Pulling image "{registry.image}"') in seen
-    assert any(r == "Pulled" and m.startswith(f'Successfully pulled image "{registry.image}"')
-               for r, m in seen), seen
+    pulled = [m for r, m in seen if r == "Pulled"]
+    assert pulled, seen
+    assert pulled[0].startswith(f'Successfully pulled image "{registry.image}" in '), seen
+    assert "including waiting). Image size: " in pulled[0] and not pulled[0].endswith(" 0 bytes.")
 
 
 async def test_always_pulls_again_though_the_image_is_present(
@@ -114,3 +119,48 @@ async def test_a_wrong_password_fails_to_pull(client: Client, namespace: str,
 
     messages = await eventually(failed_event, what="Failed to pull event")
     assert "unauthorized" in messages[0].lower()
+
+
+def two_layer_image(reg: Registry) -> str:
+    """test/layered:1 in the registry only: the test image plus one layer of 3 MB of
+    random bytes, which the node must download (the base layer it has already)."""
+    image = f"{reg.address}/test/layered:1"
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in (("Dockerfile", b"FROM jota/busybox:latest\nCOPY blob /blob\n"),
+                           ("blob", os.urandom(3_000_000))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    with docker.APIClient() as api:
+        for item in api.build(fileobj=context, custom_context=True, tag=image, rm=True,
+                              decode=True):
+            assert not item.get("error"), item
+        for item in api.push(image.rsplit(":", 1)[0], tag="1", stream=True, decode=True,
+                             auth_config=reg.auth):
+            assert not item.get("error"), item
+        untag(api, image)
+    return image
+
+
+async def test_a_pull_tells_its_progress_layer_by_layer(client: Client, namespace: str,
+                                                        registry: Registry) -> None:
+    image = two_layer_image(registry)
+    try:
+        await client.create("secrets", pull_secret("regcred", registry), namespace)
+        await client.create("pods", pod(
+            "layered", container("main", "sleep", "3600", image=image,
+                                 imagePullPolicy="IfNotPresent"),
+            imagePullSecrets=[{"name": "regcred"}]), namespace)
+        await wait_running(client, "layered", namespace)
+        seen = [m for r, m in await reasons(client, "layered", namespace) if r == "Pulling"]
+        # The fixture's agent tells every step (--image-pull-progress-interval 0): the
+        # base layer found on the node, then the random one downloaded.
+        assert seen[0] == f'Pulling image "{image}"', seen
+        assert any(m.startswith(f'Pulling image "{image}": 2 of 2 layers done, ')
+                   and m.endswith("MB of 3.0MB") for m in seen), seen
+    finally:
+        await client.delete("pods", "layered", namespace)
+        with docker.APIClient() as api:
+            untag(api, image)
