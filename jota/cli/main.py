@@ -22,7 +22,7 @@ from jota.client.client import Client
 
 COMMANDS = ("get", "describe", "apply", "delete", "create", "run", "expose", "label",
             "annotate", "patch", "edit", "diff", "wait", "scale", "explain", "api_resources",
-            "version", "config_cmd", "local", "logs", "exec", "port_forward", "rollout",
+            "version", "config_cmd", "local", "logs", "exec", "cp", "port_forward", "rollout",
             "set_image", "cordon")
 
 Runner = Callable[[Context, argparse.Namespace], Awaitable[int]]
