@@ -9,9 +9,11 @@ import ipaddress
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from controlplane.apiserver.allocators import PortRange
 from controlplane.apiserver.server import APIServer, Config
+from controlplane.storage import encryption
 from jota import log
 
 logger = logging.getLogger("jota-apiserver")
@@ -48,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-balancer-ip-range", type=_cidr, default="172.30.255.0/24",
                    help="pool LoadBalancer Services get an address from, as MetalLB's "
                         "layer 2 mode (default 172.30.255.0/24)")
+    p.add_argument("--encryption-provider-config", type=Path, default=None, metavar="FILE",
+                   help="an EncryptionConfiguration (apiserver.config.k8s.io/v1) saying which "
+                        "resources are encrypted in etcd, and with which keys (aesgcm, aescbc, "
+                        "identity), as kube-apiserver's flag of the same name")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"], help="log level")
     return p
@@ -97,7 +103,14 @@ def main(argv: list[str] | None = None) -> None:
         logger.warning("serving plaintext gRPC without authentication on a non-loopback "
                        "address; use only for development",
                        extra={"listen": args.listen})
+    try:
+        transformers = (encryption.load(args.encryption_provider_config)
+                        if args.encryption_provider_config else None)
+    except encryption.ConfigError as e:
+        logger.error("%s", e)
+        sys.exit(1)
     config = Config(
+        encryption=transformers,
         etcd_servers=[s for s in args.etcd_servers.split(",") if s],
         listen=args.listen,
         compaction_interval=args.etcd_compaction_interval or 10**9,

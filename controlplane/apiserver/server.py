@@ -21,6 +21,7 @@ from controlplane.apiserver.compaction import compact_periodically
 from controlplane.apiserver.rest import API
 from controlplane.apiserver.service import ResourcesService
 from controlplane.apiserver.streams import PodStreamsService
+from controlplane.storage.codec import Codec, Transformer
 from controlplane.storage.etcd import Etcd
 from jota.api.gen import resources_pb2, resources_pb2_grpc, streams_pb2, streams_pb2_grpc
 
@@ -37,6 +38,7 @@ class Config:
     service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
     service_node_port_range: str = DEFAULT_NODE_PORT_RANGE
     load_balancer_ip_range: str = DEFAULT_LB_RANGE
+    encryption: Transformer | None = None  # --encryption-provider-config, loaded
 
 
 class APIServer:
@@ -47,7 +49,7 @@ class APIServer:
                                     node_ports=config.service_node_port_range,
                                     lb_cidr=config.load_balancer_ip_range)
         self.api = API(self.etcd, bookmark_interval=config.bookmark_interval,
-                       services=services)
+                       services=services, codec=Codec(config.encryption))
         self.server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
