@@ -1,18 +1,21 @@
 """`~/.jota/config`: which apiserver to talk to, and the default namespace.
 
-A small kubeconfig: named contexts, each a server and a namespace, and the
-current one. The server comes from `--server`, then `$JOTA_SERVER`, then the
-current context; the namespace from `-n`, then the context, then `default`.
+A small kubeconfig: named contexts, each a server, a namespace and, for a TLS
+cluster, credentials (`jota.client.kubeconfig`), and the current one. The server
+comes from `--server`, then `$JOTA_SERVER`, then the current context; the namespace
+from `-n`, then the context, then `default`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from jota.client import kubeconfig
 
 DEFAULT_SERVER = "127.0.0.1:6443"
 
@@ -26,6 +29,7 @@ class Settings:
     server: str
     namespace: str
     context: str
+    credentials: kubeconfig.Credentials = field(default_factory=kubeconfig.Credentials)
 
 
 def load(path: Path | None = None) -> dict[str, Any]:
@@ -70,7 +74,13 @@ def resolve(server_flag: str | None, namespace_flag: str | None,
     server = (server_flag or os.environ.get("JOTA_SERVER") or ctx_settings.get("server")
               or DEFAULT_SERVER)
     namespace = namespace_flag or ctx_settings.get("namespace") or "default"
-    return Settings(server=str(server), namespace=str(namespace), context=name)
+    try:
+        credentials = kubeconfig.credentials_of(ctx_settings, config_path().parent)
+    except kubeconfig.ConfigError as e:
+        raise ValueError(f'error loading config file "{config_path()}": context '
+                         f'"{name}": {e}') from None
+    return Settings(server=str(server), namespace=str(namespace), context=name,
+                    credentials=credentials)
 
 
 def set_context(name: str, *, server: str | None = None, namespace: str | None = None,

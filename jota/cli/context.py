@@ -18,6 +18,8 @@ def report_error(e: BaseException) -> None:
     if isinstance(e, errors.APIError):
         if isinstance(e, errors.ServiceUnavailable) and "connection to the server" in str(e):
             sys.stderr.write(f"{e.message}\n")
+        elif isinstance(e, errors.Unauthorized):
+            sys.stderr.write(f"error: You must be logged in to the server ({e.message})\n")
         else:
             sys.stderr.write(f"Error from server ({e.reason}): {e.message}\n")
     else:

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 async def _run(args: argparse.Namespace) -> int:
     settings = config.resolve(args.server, getattr(args, "namespace", None), args.context)
     ctx = Context(
-        client=Client(settings.server, timeout=args.request_timeout),
+        client=Client(settings.server, timeout=args.request_timeout,
+                      credentials=settings.credentials.channel()),
         namespace=settings.namespace,
         all_namespaces=bool(getattr(args, "all_namespaces", False)),
         explicit_namespace=bool(getattr(args, "namespace", None)),
@@ -64,6 +65,13 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         runner: Runner = args.run
         return await runner(ctx, args)
+    except errors.ServiceUnavailable:
+        creds = settings.credentials
+        if creds.tls and not creds.cert and not creds.token:
+            # A TLS apiserver closes the connection of a caller without a certificate
+            # (gRPC cannot make one optional): say what kubectl says of a 401.
+            raise errors.Unauthorized("Unauthorized") from None
+        raise
     finally:
         await ctx.client.close()
 
