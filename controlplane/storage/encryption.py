@@ -220,12 +220,3 @@ def load(path: Path) -> Transformers:
         raise ConfigError(f"--encryption-provider-config: {path} is not YAML: {e}") from None
     return parse(doc)
 
-
-def new_config(resources: Iterable[str] = ("secrets",), provider: str = "aesgcm",
-               name: str = "key1") -> dict[str, Any]:
-    """A fresh configuration with one random 32-byte key (what `jota local up` writes)."""
-    secret = base64.b64encode(os.urandom(32)).decode()
-    return {"apiVersion": API_VERSION, "kind": KIND, "resources": [{
-        "resources": list(resources),
-        "providers": [{provider: {"keys": [{"name": name, "secret": secret}]}},
-                      {"identity": {}}]}]}

@@ -135,3 +135,12 @@ def load(path: Path) -> tuple[str, Credentials]:
                 raise ConfigError(f"{path}: context {name!r} has no server")
             return server, credentials_of(settings, path.parent)
     raise ConfigError(f"{path}: no current context")
+
+
+def connect_args(apiserver: str, path: Path | None) -> tuple[str, grpc.ChannelCredentials | None]:
+    """A daemon's (server, channel credentials): `--kubeconfig FILE` when given (its server
+    and certificate), else plaintext to `--apiserver` (the loopback development mode)."""
+    if path is None:
+        return apiserver, None
+    server, creds = load(path)
+    return server, creds.channel()

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from controlplane.storage import encryption
 from controlplane.storage.codec import Codec
 from jota.api import errors
+from jota.local import tls
 
 KEY = b"/registry/secrets/default/db"
 SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
@@ -135,8 +136,9 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         encryption.load(tmp_path / "absent.yaml")
 
 
-def test_a_new_config_encrypts_secrets_with_a_fresh_key() -> None:
-    doc = encryption.new_config()
+
+def test_the_local_clusters_config_encrypts_secrets_with_a_fresh_key() -> None:
+    doc = tls.encryption_config()
     t = encryption.parse(doc)
     assert t.to_storage(b"x", KEY).startswith(b"k8s:enc:aesgcm:v1:key1:")
-    assert encryption.new_config() != doc  # a random key each time
+    assert tls.encryption_config() != doc  # a random key each time
