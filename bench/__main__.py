@@ -21,13 +21,18 @@ from typing import Any
 
 from bench import Section, Table
 from bench import api as api_bench
+from bench import deploy as deploy_bench
+from bench import dns as dns_bench
+from bench import metrics as metrics_bench
+from bench import network as network_bench
 from bench import node as node_bench
 from bench import proxy as proxy_bench
 from bench import scheduler as scheduler_bench
 
 BENCHMARKS: dict[str, Callable[[bool], Coroutine[Any, Any, Section]]] = {
     "api": api_bench.run, "scheduler": scheduler_bench.run, "node": node_bench.run,
-    "proxy": proxy_bench.run}
+    "proxy": proxy_bench.run, "metrics": metrics_bench.run, "deploy": deploy_bench.run,
+    "dns": dns_bench.run, "network": network_bench.run}
 REPO = Path(__file__).resolve().parents[1]
 
 

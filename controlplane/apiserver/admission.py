@@ -8,8 +8,10 @@ import base64
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from controlplane.apiserver import priority, storageadmission
 from controlplane.storage import keys
 from jota.api import errors
+from jota.api.conversion import to_stored_version
 from jota.api.defaults import apply_defaults
 from jota.api.meta import Obj
 from jota.api.registry import ResourceType, by_plural
@@ -48,7 +50,7 @@ def check_document(rt: ResourceType, obj: Any) -> Obj:
     if not isinstance(md, dict):
         raise errors.Invalid.of(rt.kind, "", [errors.invalid(
             "metadata", md, "must be of type object")])
-    return obj
+    return to_stored_version(obj)
 
 
 def prepare_for_create(rt: ResourceType, obj: Obj) -> None:
@@ -134,6 +136,13 @@ def _fold_string_data(secret: Obj) -> None:
     del secret["stringData"]
 
 
+async def admit(api: API, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+    """The admission plugins that read other objects (old is None on create): Priority,
+    DefaultStorageClass and StorageObjectInUseProtection."""
+    await priority.admit(api, rt.plural, obj, old)
+    await storageadmission.admit(api, rt.plural, obj, old)
+
+
 def default_and_validate(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
     if rt.plural == "secrets":
         _fold_string_data(obj)
@@ -177,3 +186,4 @@ async def ensure_system_namespaces(api: API) -> None:
         with contextlib.suppress(errors.AlreadyExists):
             await api.create(rt, "", {"apiVersion": "v1", "kind": "Namespace",
                                       "metadata": {"name": name}})
+    await priority.ensure_system_priority_classes(api)

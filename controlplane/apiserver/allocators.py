@@ -453,6 +453,23 @@ class ServiceAllocator:
         await self.ports.release(list(node_ports(svc)))
         await self.lb.release(lb_ips(svc))
 
+    def check_ranges(self, svc: Obj) -> None:
+        """What a dry run can tell without allocating: a requested clusterIP or nodePort
+        outside the configured ranges, in the words allocation would use."""
+        if wants_cluster_ip(svc):
+            for ip in cluster_ips(svc)[:1]:
+                if self.ips.range.offset(ip) is None:
+                    raise self._invalid(svc, _ip_error(
+                        ip, f"the provided IP ({ip}) is not in the valid range. The range "
+                            f"of valid IPs is {self.ips.range.name}"))
+        if service_type(svc) not in NODE_PORT_TYPES:
+            return
+        for i, port in enumerate(_spec(svc).get("ports") or []):
+            value = port.get("nodePort") if isinstance(port, dict) else None
+            if isinstance(value, int) and value and self.ports.range.offset(value) is None:
+                raise self._invalid(svc, _port_range_error(
+                    f"spec.ports[{i}].nodePort", value, self.ports.range.name))
+
     def _invalid(self, svc: Obj, cause: errors.FieldError) -> errors.Invalid:
         name = str((svc.get("metadata") or {}).get("name", ""))
         return errors.Invalid.of("Service", name, [cause])
@@ -530,9 +547,8 @@ class ServiceAllocator:
             raise self._invalid(svc, errors.invalid(
                 path, value, "provided port is already allocated")) from None
         except NotInRange:
-            raise self._invalid(svc, errors.invalid(
-                path, value, "provided port is not in the valid range. The range of valid "
-                             f"ports is {self.ports.range.name}")) from None
+            raise self._invalid(svc, _port_range_error(path, value, self.ports.range.name)
+                                ) from None
         tx.allocated.append((self.ports, value))
         taken.add(value)
 
@@ -582,3 +598,8 @@ class ServiceAllocator:
 def _ip_error(ip: str, why: str) -> errors.FieldError:
     return errors.FieldError("spec.clusterIPs", f"{_go_strings([ip])}: failed to allocate "
                              f"IP {ip}: {why}", type="Invalid value", has_value=False)
+
+
+def _port_range_error(path: str, port: int, valid: str) -> errors.FieldError:
+    return errors.invalid(path, port, "provided port is not in the valid range. The range "
+                                      f"of valid ports is {valid}")

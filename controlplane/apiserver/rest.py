@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from controlplane.apiserver import admission
+from controlplane.apiserver import eviction as eviction_mod
 from controlplane.apiserver.allocators import ServiceAllocator, drop_type_dependent_fields
 from controlplane.apiserver.watchcache import CachedObject, Predicate, WatchCache
 from controlplane.storage import keys
@@ -60,11 +61,12 @@ class API:
 
     def __init__(self, etcd: Etcd, *, codec: Codec | None = None,
                  bookmark_interval: float = 30.0,
-                 services: ServiceAllocator | None = None) -> None:
+                 services: ServiceAllocator | None = None, event_ttl: int = 0) -> None:
         self.etcd = etcd
         self.services = services or ServiceAllocator(etcd)
         self.codec = codec or Codec()
-        self.store = Store(etcd, self.codec)
+        self.store = Store(etcd, self.codec,
+                           ttls={"events": event_ttl} if event_ttl > 0 else None)
         self.caches = {rt.plural: WatchCache(rt, etcd, self.codec,
                                              bookmark_interval=bookmark_interval)
                        for rt in RESOURCES}
@@ -142,7 +144,8 @@ class API:
             after = int(resource_version)
         try:
             watcher = cache.watch(namespace, predicate, after, bookmarks=bookmarks,
-                                  initial=initial)
+                                  initial=initial,
+                                  trigger=_trigger(cache, field_selector, rt.kind))
         except errors.Gone:
             # Older than the cache's window: etcd may still have it.
             async for event in self._watch_etcd(rt, namespace, predicate, after):
@@ -199,8 +202,11 @@ class API:
         if _spec_of(obj):
             md["generation"] = 1
         admission.prepare_for_create(rt, obj)
+        await admission.admit(self, rt, obj, None)
         admission.default_and_validate(rt, obj, None)
         if dry_run:
+            if rt.plural == "services":
+                self.services.check_ranges(obj)
             return obj
         if rt.plural != "services":
             created = await self.store.create(rt, obj)
@@ -261,6 +267,7 @@ class API:
     async def _write_update(self, rt: ResourceType, old: Obj, new: Obj, *,
                             dry_run: bool = False) -> Obj:
         admission.prepare_for_update(rt, new, old)
+        await admission.admit(self, rt, new, old)
         if rt.plural == "services":
             drop_type_dependent_fields(new, old)
         admission.default_and_validate(rt, new, old)
@@ -270,6 +277,8 @@ class API:
         if new == old:
             return old  # nothing changed: no write, same resourceVersion (as Kubernetes)
         if dry_run:
+            if rt.plural == "services":
+                self.services.check_ranges(new)
             return new
         if md.get("deletionTimestamp") and not _pending_finalizers(rt, new):
             return await self._remove(rt, new)
@@ -371,6 +380,10 @@ class API:
 
         return await self.store.guaranteed_update(rt, namespace, name, assign)
 
+    async def evict(self, namespace: str, name: str, eviction: object) -> Obj:
+        """pods/eviction: a delete that honours the pod's PodDisruptionBudget."""
+        return await eviction_mod.evict(self, namespace, name, eviction, now_rfc3339())
+
     async def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Obj:
         _check_scalable(rt)
         return _scale_of(rt, await self.get(rt, namespace, name))
@@ -401,6 +414,13 @@ def make_predicate(rt: ResourceType, label_selector: str, field_selector: str) -
         return fields is None or fields.matches(obj)
 
     return predicate
+
+
+def _trigger(cache: WatchCache, field_selector: str, kind: str) -> str | None:
+    """The value a watch selects the cache's indexed field by (`spec.nodeName=X`), if any."""
+    if not field_selector or cache.trigger_field is None:
+        return None
+    return parse_field_selector(field_selector, kind).exact(cache.trigger_field)
 
 
 def apply_patch(rt: ResourceType, obj: Obj, patch_type: str, doc: object) -> object:

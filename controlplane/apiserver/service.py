@@ -3,7 +3,9 @@
 This is the one place where errors become gRPC statuses: an `APIError` keeps
 its code and kubectl's message (as JSON in the details, so the client rebuilds
 the same error); anything else is a bug, logged with its traceback and
-answered INTERNAL, and the server carries on.
+answered INTERNAL, and the server carries on. For the same reason it is where
+every request is counted and timed (`apiserver_request_total`,
+`apiserver_request_duration_seconds`), with the verb kube-apiserver reports.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from typing import Any, TypeVar
 
 import grpc
 
+from controlplane.apiserver import metrics
+from controlplane.apiserver.authn import Gate
+from controlplane.apiserver.metricsapi import MetricsAPI
 from controlplane.apiserver.rest import API
 from jota.api import errors
 from jota.api.explain import explain
 from jota.api.gen import resources_pb2 as pb
 from jota.api.gen import resources_pb2_grpc as pb_grpc
 from jota.api.meta import Obj
-from jota.api.registry import RESOURCES, by_plural
+from jota.api.registry import METRICS_RESOURCES, RESOURCES, ResourceType, by_plural
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,44 @@ def _abort_code(e: errors.APIError) -> tuple[grpc.StatusCode, str]:
     return e.code, e.to_details()
 
 
+# gRPC method -> (kube-apiserver's verb, subresource); Discovery and Explain are not
+# resource requests and are not counted.
+_VERBS = {"Create": ("POST", ""), "Get": ("GET", ""), "List": ("LIST", ""),
+          "Update": ("PUT", ""), "UpdateStatus": ("PUT", "status"), "Patch": ("PATCH", ""),
+          "Delete": ("DELETE", ""), "Bind": ("POST", "binding"), "GetScale": ("GET", "scale"),
+          "UpdateScale": ("PUT", "scale")}
+
+
+# gRPC method -> the verb a kind must list in `ResourceType.verbs` to allow it.
+_RESOURCE_VERBS = {"Create": "create", "Get": "get", "List": "list", "Update": "update",
+                   "UpdateStatus": "update", "Patch": "patch", "Delete": "delete",
+                   "Watch": "watch", "UpdateScale": "update"}
+
+
+def _check_verb(method: str, request: Any) -> None:
+    """Read-only kinds (the metrics API) refuse writes and watches, as kube-apiserver
+    answers 405 for a verb a resource does not serve."""
+    verb, ref = _RESOURCE_VERBS.get(method), getattr(request, "ref", None)
+    if verb is None or ref is None or not ref.resource:
+        return
+    if verb not in by_plural(ref.resource).verbs:
+        raise errors.MethodNotAllowed(
+            "the server does not allow this method on the requested resource")
+
+
+def _observe(method: str, request: Any, error: BaseException | None, seconds: float) -> None:
+    verb, subresource = _VERBS[method]
+    ref = request.ref
+    if method == "Patch" and request.status:
+        subresource = "status"
+    options = getattr(request, "options", None)
+    dry_run = "All" if options is not None and options.dry_run == "All" else ""
+    resource = "pods" if method == "Bind" else ref.resource
+    metrics.observe_request(verb, resource, subresource,
+                            metrics.scope(verb, ref.namespace, ref.name), dry_run,
+                            metrics.http_code(error, verb), seconds)
+
+
 def handle_errors(
     fn: Callable[..., Awaitable[R]],
 ) -> Callable[..., Awaitable[R]]:
@@ -43,19 +86,28 @@ def handle_errors(
     async def wrapper(self: ResourcesService, request: Any, context: grpc.aio.ServicerContext
                       ) -> R:
         start = time.perf_counter()
+        error: BaseException | None = None
         try:
+            await self.gate.check(fn.__name__, getattr(request, "ref", None), context,
+                                  status=bool(getattr(request, "status", False)))
+            _check_verb(fn.__name__, request)
             return await fn(self, request, context)
         except errors.APIError as e:
+            error = e
             code, details = _abort_code(e)
             await context.abort(code, details)
         except grpc.aio.AbortError:
             raise
         except Exception as e:
+            error = e
             logger.exception("internal error in %s", fn.__name__)
             err = errors.InternalError(f"Internal error occurred: {type(e).__name__}: {e}")
             await context.abort(err.code, err.to_details())
         finally:
-            logger.debug("%s took %.1f ms", fn.__name__, (time.perf_counter() - start) * 1e3)
+            seconds = time.perf_counter() - start
+            if fn.__name__ in _VERBS:
+                _observe(fn.__name__, request, error, seconds)
+            logger.debug("%s took %.1f ms", fn.__name__, seconds * 1e3)
         raise AssertionError("unreachable")
 
     return wrapper
@@ -83,8 +135,20 @@ def _dry_run(options: pb.WriteOptions) -> bool:
 
 
 class ResourcesService(pb_grpc.ResourcesServicer):
-    def __init__(self, api: API) -> None:
+    def __init__(self, api: API, gate: Gate | None = None,
+                 metrics: MetricsAPI | None = None) -> None:
         self.api = api
+        self.gate = gate or Gate(secure=False)
+        self.metrics = metrics
+
+    def _metrics_api(self, rt: ResourceType) -> MetricsAPI | None:
+        """The in-memory metrics API for a metrics.k8s.io kind, None for stored kinds."""
+        if rt not in METRICS_RESOURCES:
+            return None
+        if self.metrics is None:
+            raise errors.NotFound(f"the server could not find the requested resource "
+                                  f"({rt.qualified})")
+        return self.metrics
 
     @handle_errors
     async def Create(self, request: pb.CreateRequest, context: Any) -> pb.ObjectResponse:
@@ -96,6 +160,8 @@ class ResourcesService(pb_grpc.ResourcesServicer):
     @handle_errors
     async def Get(self, request: pb.GetRequest, context: Any) -> pb.ObjectResponse:
         rt = by_plural(request.ref.resource)
+        if (metrics := self._metrics_api(rt)) is not None:
+            return _encode(await metrics.get(rt, request.ref.namespace, request.ref.name))
         return _encode(await self.api.get(rt, request.ref.namespace, request.ref.name))
 
     @handle_errors
@@ -103,6 +169,10 @@ class ResourcesService(pb_grpc.ResourcesServicer):
         rt = by_plural(request.ref.resource)
         if request.limit < 0:
             raise errors.BadRequest("limit must be >= 0")
+        if (metrics := self._metrics_api(rt)) is not None:
+            return pb.ListResponse(body=await metrics.list(
+                rt, request.ref.namespace, label_selector=request.label_selector,
+                field_selector=request.field_selector))
         body = await self.api.list(
             rt, request.ref.namespace, label_selector=request.label_selector,
             field_selector=request.field_selector, limit=request.limit,
@@ -153,8 +223,16 @@ class ResourcesService(pb_grpc.ResourcesServicer):
 
     async def Watch(self, request: pb.WatchRequest, context: grpc.aio.ServicerContext
                     ) -> AsyncIterator[pb.WatchEvent]:
+        start = time.perf_counter()
+        error: BaseException | None = None
+        watchers: tuple[str, str, str] | None = None
         try:
+            await self.gate.check("Watch", request.ref, context)
+            _check_verb("Watch", request)
             rt = by_plural(request.ref.resource)
+            watchers = metrics.watcher_labels(rt.plural, rt.kind)
+            if watchers:
+                metrics.REGISTERED_WATCHERS.labels(*watchers).inc()
             events = self.api.watch(
                 rt, request.ref.namespace, label_selector=request.label_selector,
                 field_selector=request.field_selector,
@@ -164,13 +242,23 @@ class ResourcesService(pb_grpc.ResourcesServicer):
             async for kind, body in events:
                 yield pb.WatchEvent(type=kind, object=body)
         except errors.APIError as e:
+            error = e
             await context.abort(e.code, e.to_details())
         except grpc.aio.AbortError:
             raise
         except Exception as e:
+            error = e
             logger.exception("internal error in Watch")
             err = errors.InternalError(f"Internal error occurred: {type(e).__name__}: {e}")
             await context.abort(err.code, err.to_details())
+        finally:
+            if watchers:
+                metrics.REGISTERED_WATCHERS.labels(*watchers).dec()
+            ref = request.ref
+            metrics.observe_request("WATCH", ref.resource, "",
+                                    metrics.scope("WATCH", ref.namespace, ""), "",
+                                    metrics.http_code(error, "WATCH"),
+                                    time.perf_counter() - start)
 
     @handle_errors
     async def Bind(self, request: pb.BindRequest, context: Any) -> pb.ObjectResponse:
@@ -190,6 +278,11 @@ class ResourcesService(pb_grpc.ResourcesServicer):
         return _encode(scale)
 
     @handle_errors
+    async def Evict(self, request: pb.EvictRequest, context: Any) -> pb.ObjectResponse:
+        return _encode(await self.api.evict(request.ref.namespace, request.ref.name,
+                                            _decode(request.body)))
+
+    @handle_errors
     async def Discovery(self, request: pb.DiscoveryRequest, context: Any
                         ) -> pb.DiscoveryResponse:
         return pb.DiscoveryResponse(
@@ -197,7 +290,8 @@ class ResourcesService(pb_grpc.ResourcesServicer):
             resources=[pb.APIResource(
                 name=rt.plural, singular_name=rt.singular, kind=rt.kind, group=rt.group,
                 version=rt.version, namespaced=rt.namespaced, short_names=rt.short_names,
-                verbs=rt.verbs, categories=rt.categories) for rt in RESOURCES])
+                verbs=rt.verbs, categories=rt.categories)
+                for rt in RESOURCES + (METRICS_RESOURCES if self.metrics else ())])
 
     @handle_errors
     async def Explain(self, request: pb.ExplainRequest, context: Any) -> pb.ExplainResponse:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from controlplane.apiserver.authn import Gate
 from controlplane.apiserver.rest import API
 from jota.api import errors
 from jota.api.gen import streams_pb2 as pb
@@ -181,18 +182,27 @@ async def _then(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield item
 
 
-def _channel(endpoint: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(endpoint, options=[
-        ("grpc.max_receive_message_length", MAX_MESSAGE),
-        ("grpc.max_send_message_length", MAX_MESSAGE)])
-
-
 class PodStreamsService(pb_grpc.PodStreamsServicer):
-    def __init__(self, api: API) -> None:
+    def __init__(self, api: API, gate: Gate | None = None,
+                 kubelet_credentials: grpc.ChannelCredentials | None = None) -> None:
         self.api = api
+        self.gate = gate or Gate(secure=False)
+        # The apiserver's own client certificate for node agents (kube-apiserver's
+        # --kubelet-client-certificate); None on a plaintext development cluster.
+        self.kubelet_credentials = kubelet_credentials
 
-    async def _resolve(self, target: pb.PodTarget) -> tuple[Obj, str]:
-        """The pod and its node agent's endpoint ("" when the pod has no node yet)."""
+    def _channel(self, endpoint: str) -> grpc.aio.Channel:
+        options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+                   ("grpc.max_send_message_length", MAX_MESSAGE)]
+        if self.kubelet_credentials is not None:
+            return grpc.aio.secure_channel(endpoint, self.kubelet_credentials, options)
+        return grpc.aio.insecure_channel(endpoint, options)
+
+    async def _resolve(self, target: pb.PodTarget, context: Any, method: str
+                       ) -> tuple[Obj, str]:
+        """The pod and its node agent's endpoint ("" when the pod has no node yet), once
+        the caller may reach it."""
+        await self.gate.check(method, target, context)
         if not target.pod:
             raise errors.BadRequest("a pod name is required")
         pod = await self.api.get(by_plural("pods"), target.namespace or "default", target.pod)
@@ -211,7 +221,7 @@ class PodStreamsService(pb_grpc.PodStreamsServicer):
 
     @stream_errors
     async def Logs(self, request: pb.LogsRequest, context: Any) -> AsyncIterator[pb.LogChunk]:
-        pod, endpoint = await self._resolve(request.target)
+        pod, endpoint = await self._resolve(request.target, context, "Logs")
         container = choose_container(pod, request.target.container)
         if not endpoint:
             return  # not scheduled yet: no logs, as kube-apiserver
@@ -219,7 +229,7 @@ class PodStreamsService(pb_grpc.PodStreamsServicer):
         forwarded.CopyFrom(request)
         forwarded.target.CopyFrom(self._target(
             pod, container, log_container_id(pod, container, request.previous)))
-        async with _channel(endpoint) as channel:
+        async with self._channel(endpoint) as channel:
             call = pb_grpc.NodeStreamsStub(channel).Logs(forwarded)  # type: ignore[no-untyped-call]
             try:
                 async for chunk in call:
@@ -236,7 +246,7 @@ class PodStreamsService(pb_grpc.PodStreamsServicer):
         if first.WhichOneof("frame") != "start":
             raise errors.BadRequest("exec: the first frame must name the command")
         start = first.start
-        pod, endpoint = await self._resolve(start.target)
+        pod, endpoint = await self._resolve(start.target, context, "Exec")
         container = choose_container(pod, start.target.container)
         if not endpoint:
             raise errors.BadRequest(f"pod {start.target.pod} does not have a host assigned")
@@ -251,7 +261,7 @@ class PodStreamsService(pb_grpc.PodStreamsServicer):
     async def PortForward(self, request_iterator: AsyncIterator[pb.PortForwardFrame],
                           context: Any) -> AsyncIterator[pb.PortForwardFrame]:
         first = await _first(request_iterator, "port-forward")
-        pod, endpoint = await self._resolve(first.target)
+        pod, endpoint = await self._resolve(first.target, context, "PortForward")
         if not endpoint:
             raise errors.BadRequest(f"pod {first.target.pod} does not have a host assigned")
         forwarded = pb.PortForwardFrame()
@@ -263,7 +273,7 @@ class PodStreamsService(pb_grpc.PodStreamsServicer):
 
     async def _proxy(self, endpoint: str, method: str, frames: AsyncIterator[Any]
                      ) -> AsyncIterator[Any]:
-        async with _channel(endpoint) as channel:
+        async with self._channel(endpoint) as channel:
             stub = pb_grpc.NodeStreamsStub(channel)  # type: ignore[no-untyped-call]
             call = getattr(stub, method)(frames)
             try:

@@ -7,7 +7,11 @@ resourceVersion is replayed what it missed). 100 watchers of pods cost one etcd
 watch. A watcher that asks for a version older than the window gets events
 straight from etcd (see `rest.py`), or Gone if etcd has compacted it.
 
-Each event is serialized once, however many watchers receive it.
+Each event is serialized once, however many watchers receive it. As
+kube-apiserver's "indexed triggers", a pods watcher that selects one node
+(`spec.nodeName=X`, every node agent's) is offered only the events of pods on
+that node, so a thousand agents cost a pod event two lookups, not a thousand
+selector checks.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ from jota.api.registry import ResourceType
 logger = logging.getLogger(__name__)
 
 Predicate = Callable[[Obj], bool]
+TRIGGER_FIELDS = {"pods": "spec.nodeName"}  # resource -> the field watchers are indexed by
+
+
+def node_name_of(obj: Obj) -> str:
+    return str((obj.get("spec") or {}).get("nodeName") or "")
 
 
 @dataclass(slots=True)
@@ -63,6 +72,7 @@ class Watcher:
     predicate: Predicate
     after: int  # deliver only events with a revision above this
     bookmarks: bool
+    trigger: str | None = None  # the exact value of the cache's trigger field it selects
     queue: asyncio.Queue[tuple[str, bytes] | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=WatchCache.WATCHER_QUEUE))
     closed: bool = False
@@ -126,7 +136,11 @@ class WatchCache:
         self.history: deque[CacheEvent] = deque()
         self.revision = 0  # everything up to here is in `objects`
         self.oldest = 0  # history holds every event after this revision
-        self.watchers: set[Watcher] = set()
+        self.watchers: set[Watcher] = set()  # all of them
+        # The same watchers split for fan-out: those with a trigger value by that value.
+        self.trigger_field = TRIGGER_FIELDS.get(rt.plural)
+        self.untriggered: set[Watcher] = set()
+        self.by_trigger: dict[str, set[Watcher]] = {}
         self.ready = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
@@ -142,9 +156,14 @@ class WatchCache:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._close_all()
+
+    def _close_all(self) -> None:
         for w in list(self.watchers):
             w.close()
         self.watchers.clear()
+        self.untriggered.clear()
+        self.by_trigger.clear()
 
     # ---- following etcd ----------------------------------------------------------------
 
@@ -167,9 +186,7 @@ class WatchCache:
                 logger.warning("watch cache fell behind a compaction; relisting",
                                extra={"resource": self.rt.plural})
                 self.ready.clear()
-                for w in list(self.watchers):
-                    w.close()
-                self.watchers.clear()
+                self._close_all()
             except Exception as e:  # etcd down, stream broken: resume where we were
                 logger.warning("etcd watch broke: %s; resuming", e,
                                extra={"resource": self.rt.plural})
@@ -208,10 +225,40 @@ class WatchCache:
         if len(self.history) > self.HISTORY:
             self.oldest = self.history.popleft().revision
         self.revision = max(self.revision, revision)
-        for w in list(self.watchers):
+        for w in self._candidates(event):
             w.offer(event)
             if w.closed:
-                self.watchers.discard(w)
+                self._drop(w)
+
+    def _candidates(self, event: CacheEvent) -> list[Watcher]:
+        """The watchers that may match: a triggered one only for its own value."""
+        if not self.by_trigger:
+            return list(self.untriggered)
+        values = {node_name_of(event.current.obj)}
+        if event.prev is not None:
+            values.add(node_name_of(event.prev.obj))
+        found = list(self.untriggered)
+        for value in values:
+            found.extend(self.by_trigger.get(value, ()))
+        return found
+
+    def _add(self, w: Watcher) -> None:
+        self.watchers.add(w)
+        if w.trigger is None:
+            self.untriggered.add(w)
+        else:
+            self.by_trigger.setdefault(w.trigger, set()).add(w)
+
+    def _drop(self, w: Watcher) -> None:
+        self.watchers.discard(w)
+        if w.trigger is None:
+            self.untriggered.discard(w)
+            return
+        group = self.by_trigger.get(w.trigger)
+        if group is not None:
+            group.discard(w)
+            if not group:
+                del self.by_trigger[w.trigger]
 
     def _store(self, key: bytes, cached: CachedObject) -> None:
         self.objects[key] = cached
@@ -269,13 +316,17 @@ class WatchCache:
         return items, self.revision
 
     def watch(self, namespace: str, predicate: Predicate, after: int, *,
-              bookmarks: bool, initial: bool) -> Watcher:
+              bookmarks: bool, initial: bool, trigger: str | None = None) -> Watcher:
         """A watcher of events after `after`; with `initial`, first an ADDED per object.
 
+        `trigger`: the value the predicate requires the cache's trigger field
+        (TRIGGER_FIELDS) to equal, when it does; it only narrows the fan-out.
         Raises Gone when `after` is older than the window the cache holds: the
         caller then watches etcd directly.
         """
-        w = Watcher(namespace, predicate, after, bookmarks)
+        if self.trigger_field is None:
+            trigger = None
+        w = Watcher(namespace, predicate, after, bookmarks, trigger)
         if initial:
             items, revision = self.list(namespace, predicate)
             for c in items:
@@ -286,9 +337,9 @@ class WatchCache:
         else:
             for event in self.history:
                 w.offer(event)
-        self.watchers.add(w)
+        self._add(w)
         return w
 
     def forget(self, w: Watcher) -> None:
-        self.watchers.discard(w)
+        self._drop(w)
         w.close()

@@ -7,13 +7,22 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
+from pathlib import Path
 
 from controlplane.controllers import manager
+from controlplane.controllers.metrics import discovery
+from controlplane.controllers.metrics.endpoint import ManagerMetrics
 from controlplane.controllers.nodelifecycle import NodeLifecycleSettings
+from controlplane.controllers.podautoscaler import DEFAULT_SYNC_PERIOD
 from jota import log
-from jota.client import Client
+from jota.client import Client, kubeconfig
+from jota.metrics import metrics_bind_address
 
 logger = logging.getLogger("jota-controller-manager")
+
+# kube-controller-manager's port (--secure-port 10257), served here as plain HTTP.
+DEFAULT_METRICS_BIND_ADDRESS = "127.0.0.1:10257"
 
 
 def duration(text: str) -> float:
@@ -38,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver", "--master", dest="apiserver", default="127.0.0.1:6443",
                    help="address of the apiserver(s), comma-separated (default "
                         "127.0.0.1:6443)")
+    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
+                   help="server and client certificate to reach a TLS apiserver with "
+                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
+                        "it, plaintext to --apiserver")
     p.add_argument("--leader-elect", default="true", choices=["true", "false"],
                    help="take the kube-system/jota-controller-manager Lease before running "
                         "controllers, so only one replica acts (default true)")
@@ -51,26 +64,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
                    help="seconds a pod with the default unreachable toleration stays on an "
                         "unreachable node (default 300)")
+    p.add_argument("--metrics-bind-address", type=metrics_bind_address,
+                   default=DEFAULT_METRICS_BIND_ADDRESS,
+                   help="HOST:PORT to serve Prometheus /metrics (with kube-state-metrics' "
+                        "object-state series), /healthz and the HTTP service discovery "
+                        "routes /sd/nodes and /sd/control-plane on, over plain HTTP; port 0 "
+                        f"turns it off (default {DEFAULT_METRICS_BIND_ADDRESS})")
+    p.add_argument("--node-metrics-port", type=int, default=discovery.NODE_METRICS_PORT,
+                   help="the node agents' metrics port /sd/nodes lists at each Node's "
+                        f"InternalIP (default {discovery.NODE_METRICS_PORT})")
+    p.add_argument("--control-plane-metrics", type=_components, default={},
+                   help="the other daemons' metrics endpoints /sd/control-plane lists, e.g. "
+                        "apiserver=127.0.0.1:8080,scheduler=127.0.0.1:10259 (this one is "
+                        "listed by itself)")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration,
+                   default=DEFAULT_SYNC_PERIOD, metavar="DURATION",
+                   help="how often each HorizontalPodAutoscaler is reconciled (default 15s)")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"])
     return p
 
 
+def _components(text: str) -> dict[str, str]:
+    try:
+        return discovery.parse_components(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 async def amain(args: argparse.Namespace) -> None:
-    client = Client(args.apiserver)
+    metrics = ManagerMetrics(args.metrics_bind_address, components=args.control_plane_metrics,
+                             node_metrics_port=args.node_metrics_port)
+    try:
+        await metrics.start()
+    except OSError as e:
+        logger.error("%s", e)
+        sys.exit(1)
+    server, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
+    client = Client(server, credentials=credentials)
     settings = NodeLifecycleSettings(
         node_monitor_grace_period=args.node_monitor_grace_period,
         node_monitor_period=min(5.0, max(0.5, args.node_monitor_grace_period / 8)),
         default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds)
     task = asyncio.create_task(manager.run(client, leader_elect=args.leader_elect == "true",
-                                           identity=args.identity, settings=settings))
+                                           identity=args.identity, settings=settings,
+                                           on_factory=metrics.use,
+                                           hpa_sync_period=args.horizontal_pod_autoscaler_sync_period))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await client.close()
+    await metrics.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,11 +13,13 @@ import asyncio
 import logging
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Protocol
 
 from controlplane.controllers.cronjob import CronJobController
 from controlplane.controllers.daemonset import DaemonSetController
 from controlplane.controllers.deployment import DeploymentController
+from controlplane.controllers.disruption import DisruptionController
 from controlplane.controllers.endpoints import EndpointsController
 from controlplane.controllers.endpointslice import EndpointSliceController
 from controlplane.controllers.garbagecollector import GarbageCollector
@@ -25,6 +27,8 @@ from controlplane.controllers.job import JobController
 from controlplane.controllers.namespace import NamespaceController
 from controlplane.controllers.nodeipam import NodeIPAMController
 from controlplane.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
+from controlplane.controllers.podautoscaler import DEFAULT_SYNC_PERIOD, HorizontalController
+from controlplane.controllers.pvbinder import PersistentVolumeBinder
 from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.controllers.statefulset import StatefulSetController
 from jota.client import Client, LeaderElector, SharedInformerFactory
@@ -42,20 +46,31 @@ class Controller(Protocol):
 
 
 def build_controllers(client: Client, factory: SharedInformerFactory,
-                      settings: NodeLifecycleSettings | None = None) -> list[Controller]:
+                      settings: NodeLifecycleSettings | None = None, *,
+                      hpa_sync_period: float = DEFAULT_SYNC_PERIOD) -> list[Controller]:
     return [NamespaceController(client, factory), GarbageCollector(client, factory),
             ReplicaSetController(client, factory), DeploymentController(client, factory),
             NodeIPAMController(client, factory),
             NodeLifecycleController(client, factory, settings),
             DaemonSetController(client, factory), StatefulSetController(client, factory),
             JobController(client, factory), CronJobController(client, factory),
-            EndpointsController(client, factory), EndpointSliceController(client, factory)]
+            EndpointsController(client, factory), EndpointSliceController(client, factory),
+            PersistentVolumeBinder(client, factory), DisruptionController(client, factory),
+            HorizontalController(client, factory, sync_period=hpa_sync_period)]
 
 
-async def run_controllers(client: Client, settings: NodeLifecycleSettings | None = None
-                          ) -> None:
+# Told the informer factory while controllers run, None after (the metrics endpoint).
+FactoryHook = Callable[[SharedInformerFactory | None], None]
+
+
+async def run_controllers(client: Client, settings: NodeLifecycleSettings | None = None,
+                          on_factory: FactoryHook | None = None, *,
+                          hpa_sync_period: float = DEFAULT_SYNC_PERIOD) -> None:
     factory = SharedInformerFactory(client)
-    controllers = build_controllers(client, factory, settings)
+    controllers = build_controllers(client, factory, settings,
+                                    hpa_sync_period=hpa_sync_period)
+    if on_factory is not None:
+        on_factory(factory)
     factory.start()
     synced = await factory.wait_for_cache_sync(timeout=120)
     late = [name for name, ok in synced.items() if not ok]
@@ -67,18 +82,23 @@ async def run_controllers(client: Client, settings: NodeLifecycleSettings | None
     try:
         await asyncio.gather(*(c.run() for c in controllers))
     finally:
+        if on_factory is not None:
+            on_factory(None)
         await factory.shutdown()
 
 
 async def run(client: Client, *, leader_elect: bool, identity: str = "",
-              settings: NodeLifecycleSettings | None = None) -> None:
+              settings: NodeLifecycleSettings | None = None,
+              on_factory: FactoryHook | None = None,
+              hpa_sync_period: float = DEFAULT_SYNC_PERIOD) -> None:
     if not leader_elect:
-        await run_controllers(client, settings)
+        await run_controllers(client, settings, on_factory, hpa_sync_period=hpa_sync_period)
         return
     identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
     elector = LeaderElector(
         client, namespace=LEASE_NAMESPACE, name=LEASE_NAME, identity=identity,
-        on_started_leading=lambda: run_controllers(client, settings),
+        on_started_leading=lambda: run_controllers(client, settings, on_factory,
+                                                   hpa_sync_period=hpa_sync_period),
         on_new_leader=lambda who: logger.info("leader is now", extra={"leader": who}),
         release_on_cancel=True)
     await elector.run()

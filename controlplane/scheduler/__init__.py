@@ -7,5 +7,6 @@
     preemption.py   PostFilter: evict lower-priority pods to make room
     config.py       KubeSchedulerConfiguration: enabled plugins, weights, args
     scheduler.py    the loop: informers -> queue -> cycle -> assume -> bind
+    metrics.py      kube-scheduler's series (attempts, latency, pending pods)
     main.py         the `jota-scheduler` command
 """

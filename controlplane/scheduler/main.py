@@ -8,13 +8,18 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from controlplane.scheduler import scheduler
 from controlplane.scheduler.config import ConfigError, SchedulerConfig, load_config
 from jota import log
-from jota.client import Client
+from jota.client import Client, kubeconfig
+from jota.metrics import metrics_bind_address, start_metrics_server
 
 logger = logging.getLogger("jota-scheduler")
+
+# kube-scheduler's port (--secure-port 10259), served here as plain HTTP.
+DEFAULT_METRICS_BIND_ADDRESS = "127.0.0.1:10259"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver", "--master", dest="apiserver", default="127.0.0.1:6443",
                    help="address of the apiserver(s), comma-separated (default "
                         "127.0.0.1:6443)")
+    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
+                   help="server and client certificate to reach a TLS apiserver with "
+                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
+                        "it, plaintext to --apiserver")
     p.add_argument("--config", default="",
                    help="a KubeSchedulerConfiguration YAML file: profiles, enabled plugins, "
                         "score weights, NodeResourcesFit scoringStrategy (default: "
@@ -33,13 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take the kube-system/jota-scheduler Lease before scheduling, so "
                         "only one replica acts (default true)")
     p.add_argument("--identity", default="", help="this replica's name in the Lease")
+    p.add_argument("--metrics-bind-address", type=metrics_bind_address,
+                   default=DEFAULT_METRICS_BIND_ADDRESS,
+                   help="HOST:PORT to serve Prometheus /metrics and /healthz on over plain "
+                        f"HTTP; port 0 turns it off (default {DEFAULT_METRICS_BIND_ADDRESS})")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"])
     return p
 
 
 async def amain(args: argparse.Namespace, config: SchedulerConfig) -> None:
-    client = Client(args.apiserver)
+    try:
+        metrics = await start_metrics_server(args.metrics_bind_address)
+    except OSError as e:
+        logger.error("%s", e)
+        sys.exit(1)
+    server, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
+    client = Client(server, credentials=credentials)
     task = asyncio.create_task(scheduler.run(client, config,
                                              leader_elect=args.leader_elect == "true",
                                              identity=args.identity))
@@ -49,6 +68,8 @@ async def amain(args: argparse.Namespace, config: SchedulerConfig) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await client.close()
+    if metrics is not None:
+        await metrics.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,6 +61,7 @@ class QueuedPodInfo:
     timestamp: float = 0.0  # when it last entered the queue (or last failed)
     initial_attempt: float | None = None
     unschedulable_plugins: set[str] = field(default_factory=set)
+    cycle_start: float = 0.0  # perf_counter() when its current attempt began (metrics)
 
     @property
     def key(self) -> str:

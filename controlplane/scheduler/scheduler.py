@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from controlplane.scheduler import metrics
 from controlplane.scheduler import queue as q
 from controlplane.scheduler.config import SchedulerConfig
 from controlplane.scheduler.framework import (
@@ -114,8 +115,7 @@ class Scheduler:
         self.storage_classes = inf("storageclasses")
         self.services = inf("services")
         self.replicasets, self.statefulsets = inf("replicasets"), inf("statefulsets")
-        self.priority_classes = inf("priorityclasses")
-        self.cache = SchedulerCache(self._priority_of_class)
+        self.cache = SchedulerCache()
         self.queue = q.SchedulingQueue(
             clock, initial_backoff=self.config.pod_initial_backoff_seconds,
             max_backoff=self.config.pod_max_backoff_seconds)
@@ -137,6 +137,14 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self.scheduled = 0
         self._register_handlers()
+        metrics.PENDING_PODS.queue = self
+
+    def counts(self) -> dict[str, int]:
+        """Pending pods per queue, for `scheduler_pending_pods`: the queue's three, and
+        the pods held back by schedulingGates (never queued)."""
+        gated = sum(1 for p in self.pods.store.list()
+                    if not assigned(p) and (p.get("spec") or {}).get("schedulingGates"))
+        return {**self.queue.counts(), "gated": gated}
 
     # -- informer events --------------------------------------------------------------------
 
@@ -223,16 +231,6 @@ class Scheduler:
             self._wake.set()
 
     # -- listers the plugins read -----------------------------------------------------------
-
-    def _priority_of_class(self, name: str) -> tuple[int, str] | None:
-        if name:
-            pc = self.priority_classes.store.get_by_key(name)
-            candidates = [pc] if pc is not None else []
-        else:
-            candidates = [c for c in self.priority_classes.store.list() if c.get("globalDefault")]
-        for pc in candidates:
-            return int(pc.get("value") or 0), pc.get("preemptionPolicy") or "PreemptLowerPriority"
-        return None
 
     def get_pvc(self, namespace: str, name: str) -> Obj | None:
         return self.pvcs.store.get_by_key(f"{namespace}/{name}")
@@ -332,6 +330,7 @@ class Scheduler:
             self.queue.done(key)
             return
         info.pod = pod
+        info.cycle_start = time.perf_counter()
         name = (pod.get("spec") or {}).get("schedulerName") or "default-scheduler"
         fwk, algorithm = self.frameworks[name], self.algorithms[name]
         cycle = self.queue.scheduling_cycle
@@ -368,6 +367,8 @@ class Scheduler:
     def _failed(self, info: q.QueuedPodInfo, cycle: int, profile: str, message: str, *,
                 unschedulable: bool, reason: str = "Unschedulable",
                 nominated: str | None = None) -> None:
+        metrics.observe_attempt(metrics.UNSCHEDULABLE if unschedulable else metrics.ERROR,
+                                profile, time.perf_counter() - info.cycle_start)
         self.queue.requeue(info, cycle, unschedulable=unschedulable)
         self.recorders[profile].event(info.pod, WARNING, "FailedScheduling", message)
         self._spawn(self._write_condition(info.pod, reason, message, nominated),
@@ -411,6 +412,8 @@ class Scheduler:
                                                   "error": str(e)})
             return
         except Exception as e:
+            metrics.observe_attempt(metrics.ERROR, profile,
+                                    time.perf_counter() - info.cycle_start)
             self.cache.forget_pod(pi.key)
             self.queue.requeue(info, cycle, unschedulable=False)
             self._wake.set()
@@ -418,6 +421,8 @@ class Scheduler:
                                           f"Binding rejected: {e}")
             return
         self.scheduled += 1
+        metrics.observe_attempt(metrics.SCHEDULED, profile,
+                                time.perf_counter() - info.cycle_start)
         self.recorders[profile].event(info.pod, NORMAL, "Scheduled",
                                       f"Successfully assigned {ns}/{name} to {node}")
 

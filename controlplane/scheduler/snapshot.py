@@ -14,7 +14,7 @@ the few it simulates on.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,6 @@ from jota.api.quantity import cpu_millis, memory_bytes
 
 DEFAULT_MILLI_CPU_REQUEST = 100  # what a container without a cpu request counts as in scores
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
-SYSTEM_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
 
 
 @dataclass
@@ -128,24 +127,13 @@ def host_ports(pod: Obj) -> list[HostPort]:
     return ports
 
 
-PriorityLookup = Callable[[str], "tuple[int, str] | None"]
-"""priorityClassName -> (value, preemptionPolicy); "" asks for the globalDefault class."""
-
-
-def _no_classes(name: str) -> tuple[int, str] | None:
-    return None
-
-
-def resolve_priority(pod: Obj, lookup: PriorityLookup = _no_classes) -> tuple[int, str]:
-    """(priority, preemptionPolicy): spec.priority when admission set it, else the class."""
+def resolve_priority(pod: Obj) -> tuple[int, str]:
+    """(priority, preemptionPolicy) as the apiserver's Priority admission set them from
+    the pod's PriorityClass (0 and PreemptLowerPriority for a pod admitted without)."""
     spec = pod.get("spec") or {}
-    cls_name = spec.get("priorityClassName") or ""
-    found = (SYSTEM_PRIORITIES[cls_name], "PreemptLowerPriority") \
-        if cls_name in SYSTEM_PRIORITIES else lookup(cls_name)
-    value, policy = found if found is not None else (0, "PreemptLowerPriority")
-    if isinstance(spec.get("priority"), int):
-        value = spec["priority"]
-    return value, spec.get("preemptionPolicy") or policy
+    value = spec.get("priority")
+    priority = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return priority, str(spec.get("preemptionPolicy") or "PreemptLowerPriority")
 
 
 @dataclass(eq=False)
@@ -167,8 +155,8 @@ class PodInfo:
     labels: dict[str, str] = field(init=False, repr=False)
 
     @classmethod
-    def of(cls, pod: Obj, lookup: PriorityLookup = _no_classes) -> PodInfo:
-        priority, policy = resolve_priority(pod, lookup)
+    def of(cls, pod: Obj) -> PodInfo:
+        priority, policy = resolve_priority(pod)
         cpu, mem = non_zero_requests(pod)
         return cls(pod, priority, policy, pod_requests(pod), cpu, mem, host_ports(pod))
 
@@ -292,10 +280,9 @@ class Snapshot:
     image_nodes: dict[str, int]
 
     @classmethod
-    def build(cls, nodes: Iterable[Obj], pods: Iterable[Obj] = (),
-              lookup: PriorityLookup = _no_classes) -> Snapshot:
+    def build(cls, nodes: Iterable[Obj], pods: Iterable[Obj] = ()) -> Snapshot:
         """A snapshot from plain objects (tests, tools): pods land on spec.nodeName."""
-        cache = SchedulerCache(lookup)
+        cache = SchedulerCache()
         for n in nodes:
             cache.add_node(n)
         for p in pods:
@@ -313,8 +300,7 @@ class _PodState:
 class SchedulerCache:
     """NodeInfos kept current from informer events and the scheduler's assumptions."""
 
-    def __init__(self, lookup: PriorityLookup = _no_classes) -> None:
-        self.lookup = lookup
+    def __init__(self) -> None:
         self._nodes: dict[str, NodeInfo] = {}
         self._has_node: set[str] = set()
         self._pods: dict[str, _PodState] = {}
@@ -351,7 +337,7 @@ class SchedulerCache:
     # -- pods --
 
     def pod_info(self, pod: Obj) -> PodInfo:
-        return PodInfo.of(pod, self.lookup)
+        return PodInfo.of(pod)
 
     def add_pod(self, pod: Obj) -> None:
         """A bound pod seen by the informer (confirms an assumption, if any)."""

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
 from aetcd import rpc
+from prometheus_client import Histogram
 
 from jota.api import errors
 
@@ -26,6 +28,24 @@ logger = logging.getLogger(__name__)
 
 PUT = "PUT"
 DELETE = "DELETE"
+
+# kube-apiserver's etcd_request_duration_seconds, with its buckets (1.27+); `type` is
+# the resource the key belongs to, as kube-apiserver's group-resource label.
+ETCD_DURATION = Histogram(
+    "etcd_request_duration_seconds", "Etcd request latency in seconds for each operation and "
+    "object type.", ["operation", "type"],
+    buckets=(0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0,
+             6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0))
+_KEY_DIRS = {"minions": "nodes"}
+
+
+def key_type(key: bytes) -> str:
+    """`/registry/pods/ns/x` -> `pods` (the label of etcd_request_duration_seconds)."""
+    parts = key.split(b"/", 3)
+    if len(parts) < 3 or parts[1] != b"registry":
+        return ""
+    name = parts[2].decode(errors="replace")
+    return _KEY_DIRS.get(name, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +98,7 @@ class Etcd:
         self._kv: rpc.KVStub | None = None
         self._watch: rpc.WatchStub | None = None
         self._maintenance: rpc.MaintenanceStub | None = None
+        self._lease: rpc.LeaseStub | None = None
 
     def _connect(self) -> None:
         if self._channel is None:
@@ -87,6 +108,7 @@ class Etcd:
             self._kv = rpc.KVStub(self._channel)
             self._watch = rpc.WatchStub(self._channel)
             self._maintenance = rpc.MaintenanceStub(self._channel)
+            self._lease = rpc.LeaseStub(self._channel)
 
     async def _failover(self) -> None:
         await self.close()
@@ -97,12 +119,24 @@ class Etcd:
             channel, self._channel = self._channel, None
             await channel.close()
 
-    async def _unary(self, method: str, request: object) -> object:
-        """Call a KV or Maintenance method, trying every member once on UNAVAILABLE."""
+    async def _unary(self, method: str, request: object, operation: str = "",
+                     key: bytes = b"") -> object:
+        """Call a KV or Maintenance method, trying every member once on UNAVAILABLE;
+        timed as `operation` on `key`'s resource when an operation is named."""
+        if not operation:
+            return await self._call(method, request)
+        start = time.perf_counter()
+        try:
+            return await self._call(method, request)
+        finally:
+            ETCD_DURATION.labels(operation, key_type(key)).observe(time.perf_counter() - start)
+
+    async def _call(self, method: str, request: object) -> object:
         last: grpc.aio.AioRpcError | None = None
         for _ in range(len(self.endpoints) * 2):
             self._connect()
-            stub = self._maintenance if method == "Status" else self._kv
+            stub = self._maintenance if method == "Status" else \
+                self._lease if method == "LeaseGrant" else self._kv
             try:
                 return await getattr(stub, method)(request, timeout=self.timeout)
             except grpc.aio.AioRpcError as e:
@@ -117,7 +151,8 @@ class Etcd:
 
     async def get(self, key: bytes, *, revision: int = 0) -> tuple[KV | None, int]:
         """The key's current value (or at `revision`) and the store revision."""
-        resp = await self._unary("Range", rpc.RangeRequest(key=key, revision=revision))
+        resp = await self._unary("Range", rpc.RangeRequest(key=key, revision=revision),
+                                 "get", key)
         kvs = resp.kvs  # type: ignore[attr-defined]
         return (_kv(kvs[0]) if kvs else None), resp.header.revision  # type: ignore[attr-defined]
 
@@ -125,28 +160,31 @@ class Etcd:
                     keys_only: bool = False, count_only: bool = False) -> Range:
         req = rpc.RangeRequest(key=start, range_end=end, revision=revision, limit=limit,
                                keys_only=keys_only, count_only=count_only)
-        resp = await self._unary("Range", req)
+        resp = await self._unary("Range", req, "listWithCount" if count_only else "list", start)
         return Range([_kv(kv) for kv in resp.kvs],  # type: ignore[attr-defined]
                      resp.header.revision, resp.more, resp.count)  # type: ignore[attr-defined]
 
-    async def create(self, key: bytes, value: bytes) -> int | None:
+    async def create(self, key: bytes, value: bytes, lease: int = 0) -> int | None:
         """Put `key` only if it does not exist. Returns the new revision, None if it exists."""
         req = rpc.TxnRequest(
             compare=[rpc.Compare(key=key, result=rpc.Compare.EQUAL,
                                  target=rpc.Compare.CREATE, create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value,
+                                                              lease=lease))],
         )
-        resp = await self._unary("Txn", req)
+        resp = await self._unary("Txn", req, "create", key)
         return resp.header.revision if resp.succeeded else None  # type: ignore[attr-defined]
 
-    async def update(self, key: bytes, value: bytes, expected_mod_revision: int) -> int | None:
+    async def update(self, key: bytes, value: bytes, expected_mod_revision: int,
+                     lease: int = 0) -> int | None:
         """Put `key` only if its mod_revision is unchanged. None on conflict (or gone)."""
         req = rpc.TxnRequest(
             compare=[rpc.Compare(key=key, result=rpc.Compare.EQUAL,
                                  target=rpc.Compare.MOD, mod_revision=expected_mod_revision)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))],
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value,
+                                                              lease=lease))],
         )
-        resp = await self._unary("Txn", req)
+        resp = await self._unary("Txn", req, "update", key)
         return resp.header.revision if resp.succeeded else None  # type: ignore[attr-defined]
 
     async def delete(self, key: bytes, expected_mod_revision: int) -> int | None:
@@ -156,11 +194,24 @@ class Etcd:
                                  target=rpc.Compare.MOD, mod_revision=expected_mod_revision)],
             success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key))],
         )
-        resp = await self._unary("Txn", req)
+        resp = await self._unary("Txn", req, "delete", key)
         return resp.header.revision if resp.succeeded else None  # type: ignore[attr-defined]
 
     async def put(self, key: bytes, value: bytes) -> int:
-        resp = await self._unary("Put", rpc.PutRequest(key=key, value=value))
+        resp = await self._unary("Put", rpc.PutRequest(key=key, value=value), "put", key)
+        return int(resp.header.revision)  # type: ignore[attr-defined]
+
+    async def grant(self, ttl: int) -> int:
+        """A new lease of `ttl` seconds; keys put with it go when it expires."""
+        grant = await self._unary("LeaseGrant", rpc.LeaseGrantRequest(TTL=ttl))
+        return int(grant.ID)  # type: ignore[attr-defined]
+
+    async def put_with_ttl(self, key: bytes, value: bytes, ttl: int) -> int:
+        """Put `key` on a fresh lease of `ttl` seconds: etcd deletes it unless it is put
+        again in time (how each apiserver keeps its master lease)."""
+        grant = await self._unary("LeaseGrant", rpc.LeaseGrantRequest(TTL=ttl))
+        req = rpc.PutRequest(key=key, value=value, lease=grant.ID)  # type: ignore[attr-defined]
+        resp = await self._unary("Put", req, "put", key)
         return int(resp.header.revision)  # type: ignore[attr-defined]
 
     async def revision(self) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from controlplane.storage import keys
 from controlplane.storage.codec import Codec
 from controlplane.storage.etcd import Etcd, prefix_end
+from controlplane.storage.leases import LeaseManager
 from jota.api import errors
 from jota.api.meta import Obj, resource_version_of
 from jota.api.registry import ResourceType
@@ -43,9 +44,17 @@ def _int_rv(rt: ResourceType, name: str, rv: str) -> int:
 
 
 class Store:
-    def __init__(self, etcd: Etcd, codec: Codec | None = None) -> None:
+    def __init__(self, etcd: Etcd, codec: Codec | None = None, *,
+                 ttls: dict[str, int] | None = None) -> None:
         self.etcd = etcd
         self.codec = codec or Codec()
+        # resource -> seconds its objects live after their last write (events: --event-ttl)
+        self.ttls = dict(ttls or {})
+        self.leases = LeaseManager(etcd.grant)
+
+    async def _lease(self, rt: ResourceType) -> int:
+        ttl = self.ttls.get(rt.plural, 0)
+        return await self.leases.lease_for(ttl) if ttl > 0 else 0
 
     def _encode(self, rt: ResourceType, obj: Obj, key: bytes) -> bytes:
         data = self.codec.encode(obj, key)
@@ -58,7 +67,8 @@ class Store:
     async def create(self, rt: ResourceType, obj: Obj) -> Obj:
         md = obj["metadata"]
         key = keys.object_key(rt, md.get("namespace", ""), md["name"])
-        revision = await self.etcd.create(key, self._encode(rt, obj, key))
+        revision = await self.etcd.create(key, self._encode(rt, obj, key),
+                                          await self._lease(rt))
         if revision is None:
             raise errors.AlreadyExists.of(rt.qualified, md["name"])
         md["resourceVersion"] = str(revision)
@@ -77,7 +87,8 @@ class Store:
         name = md["name"]
         key = keys.object_key(rt, md.get("namespace", ""), name)
         expected = _int_rv(rt, name, resource_version_of(obj))
-        revision = await self.etcd.update(key, self._encode(rt, obj, key), expected)
+        revision = await self.etcd.update(key, self._encode(rt, obj, key), expected,
+                                          await self._lease(rt))
         if revision is None:
             kv, _ = await self.etcd.get(key)
             if kv is None:

@@ -15,6 +15,7 @@ printed as `Error from server (NotFound): pods "x" not found`.
     ├── Unauthorized          UNAUTHENTICATED
     ├── Forbidden             PERMISSION_DENIED  (also: namespace terminating)
     ├── TooLarge              RESOURCE_EXHAUSTED
+    ├── TooManyRequests       RESOURCE_EXHAUSTED (429: an eviction a disruption budget refuses)
     ├── MethodNotAllowed      UNIMPLEMENTED
     ├── Timeout               DEADLINE_EXCEEDED
     ├── ServiceUnavailable    UNAVAILABLE
@@ -184,6 +185,13 @@ class TooLarge(APIError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class TooManyRequests(APIError):
+    """Kubernetes' 429: try again later (kubectl drain retries an eviction on it)."""
+
+    reason = "TooManyRequests"
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class MethodNotAllowed(APIError):
     reason = "MethodNotAllowed"
     code = grpc.StatusCode.UNIMPLEMENTED
@@ -207,8 +215,8 @@ class InternalError(APIError):
 _BY_REASON: dict[str, type[APIError]] = {
     c.reason: c
     for c in (BadRequest, Invalid, NotFound, AlreadyExists, Conflict, Gone, Unauthorized,
-              Forbidden, TooLarge, MethodNotAllowed, Timeout, ServiceUnavailable,
-              InternalError)
+              Forbidden, TooLarge, TooManyRequests, MethodNotAllowed, Timeout,
+              ServiceUnavailable, InternalError)
 }
 _BY_CODE: dict[grpc.StatusCode, type[APIError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: BadRequest,

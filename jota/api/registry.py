@@ -107,8 +107,17 @@ RESOURCES: tuple[ResourceType, ...] = (
                  "apiextensions.k8s.io", "v1", namespaced=False, short_names=("crd", "crds")),
 )
 
-_BY_PLURAL = {r.plural: r for r in RESOURCES}
-_BY_KIND = {r.kind: r for r in RESOURCES}
+# Read-only kinds the apiserver answers from memory (metrics-server's API), never stored.
+METRICS_RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType("NodeMetrics", "nodemetrics", "metrics.k8s.io", "v1beta1", namespaced=False,
+                 has_status=False, verbs=("get", "list")),
+    ResourceType("PodMetrics", "podmetrics", "metrics.k8s.io", "v1beta1", has_status=False,
+                 verbs=("get", "list")),
+)
+SERVED = RESOURCES + METRICS_RESOURCES
+
+_BY_PLURAL = {r.plural: r for r in SERVED}
+_BY_KIND = {r.kind: r for r in SERVED}
 
 
 def by_plural(plural: str) -> ResourceType:
@@ -134,7 +143,7 @@ def resolve(name: str) -> ResourceType:
     `deployments.apps`, `deployment.apps`, `deployments.v1.apps`."""
     key = name.strip()
     lowered = key.lower()
-    for rt in RESOURCES:
+    for rt in SERVED:
         if lowered in (rt.plural, rt.singular, *rt.short_names) or key == rt.kind:
             return rt
         if "." in lowered and lowered in (

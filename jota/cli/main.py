@@ -23,7 +23,8 @@ from jota.client.client import Client
 COMMANDS = ("get", "describe", "apply", "delete", "create", "run", "expose", "label",
             "annotate", "patch", "edit", "diff", "wait", "scale", "explain", "api_resources",
             "version", "config_cmd", "local", "logs", "exec", "cp", "port_forward", "rollout",
-            "set_image", "cordon")
+            "set_image", "cordon", "autoscale", "top",
+            "events")
 
 Runner = Callable[[Context, argparse.Namespace], Awaitable[int]]
 

@@ -275,6 +275,24 @@ class Client:
                                 idempotent=True)
         return _load(resp.body)
 
+    async def evict(self, name: str, namespace: str, *, grace_period_seconds: int | None = None,
+                    dry_run: bool = False) -> Obj:
+        """pods/eviction: delete the pod unless its PodDisruptionBudget forbids it now
+        (`errors.TooManyRequests`, Kubernetes' 429: try again later)."""
+        options: Obj = {}
+        if grace_period_seconds is not None and grace_period_seconds >= 0:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if dry_run:
+            options["dryRun"] = ["All"]
+        eviction: Obj = {"apiVersion": "policy/v1", "kind": "Eviction",
+                         "metadata": {"name": name, "namespace": namespace}}
+        if options:
+            eviction["deleteOptions"] = options
+        req = pb.EvictRequest(ref=_ref("pods", namespace, name), body=_dump(eviction))
+        resp = await self._call(lambda s: s.Evict(req, timeout=self.timeout),
+                                idempotent=False)
+        return _load(resp.body)
+
     async def discovery(self) -> pb.DiscoveryResponse:
         resp: pb.DiscoveryResponse = await self._call(
             lambda s: s.Discovery(pb.DiscoveryRequest(), timeout=self.timeout),

@@ -11,7 +11,10 @@ Three layers, as client-go's `util/workqueue`:
 
 Handlers enqueue keys, never objects: the worker reads the latest state from the
 informer's cache, so ten updates of one object cost one reconcile (level-triggered).
-`WorkQueueMetrics` counts what Prometheus' `workqueue_*` series will show.
+`WorkQueueMetrics` counts what Prometheus' `workqueue_*` series show, in plain
+attributes and bucket arrays: `jota.metrics.workqueue` reads every named queue's at
+scrape time, so a queue operation costs a few integer increments, not a
+prometheus_client call (the scheduler and controllers push hundreds of keys a second).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -28,13 +33,25 @@ from jota.client.ratelimit import Clock, RateLimiter, default_controller_rate_li
 logger = logging.getLogger(__name__)
 
 
+# client-go's workqueue histogram buckets: prometheus.ExponentialBuckets(10e-9, 10, 12),
+# 10ns to 1000s.
+WORKQUEUE_BUCKETS: tuple[float, ...] = tuple(1e-8 * 10**i for i in range(12))
+
+_named: weakref.WeakSet[WorkQueueMetrics] = weakref.WeakSet()
+
+
+def named_queue_metrics() -> list[WorkQueueMetrics]:
+    """The metrics of every live queue that has a name: what `/metrics` shows."""
+    return [m for m in list(_named) if m.name]
+
+
 class WorkQueueMetrics:
     """Counters of one queue, kept in plain attributes.
 
-    The queue calls `added`, `got`, `finished` and `retried`; a Prometheus adapter
-    subclasses this and overrides `observe_queue_latency` / `observe_work_duration`
-    (and reads `depth`, `adds`, `retries` at scrape time), so the queue never knows
-    about Prometheus.
+    The queue calls `added`, `got`, `finished` and `retried`; the two latencies are
+    counted into `WORKQUEUE_BUCKETS` (`*_buckets[i]` counts values <= bucket i, the
+    last slot is +Inf, not cumulative). A named queue registers itself, and the
+    scrape reads it, so the queue never knows about Prometheus.
     """
 
     def __init__(self, name: str = "", clock: Clock = time.monotonic) -> None:
@@ -46,10 +63,14 @@ class WorkQueueMetrics:
         self.queue_latency_count = 0
         self.queue_latency_sum = 0.0
         self.last_queue_latency = 0.0
+        self.queue_latency_buckets = [0] * (len(WORKQUEUE_BUCKETS) + 1)
         self.work_duration_count = 0
         self.work_duration_sum = 0.0
+        self.work_duration_buckets = [0] * (len(WORKQUEUE_BUCKETS) + 1)
         self._added_at: dict[str, float] = {}
         self._started_at: dict[str, float] = {}
+        if name:
+            _named.add(self)
 
     def added(self, key: str) -> None:
         self.adds += 1
@@ -77,11 +98,13 @@ class WorkQueueMetrics:
         self.queue_latency_count += 1
         self.queue_latency_sum += seconds
         self.last_queue_latency = seconds
+        self.queue_latency_buckets[bisect_left(WORKQUEUE_BUCKETS, seconds)] += 1
 
     def observe_work_duration(self, seconds: float) -> None:
         """How long a worker held a key (get to done)."""
         self.work_duration_count += 1
         self.work_duration_sum += seconds
+        self.work_duration_buckets[bisect_left(WORKQUEUE_BUCKETS, seconds)] += 1
 
     def unfinished_work_seconds(self) -> float:
         """Sum of how long every in-flight key has been held: grows when workers are stuck."""

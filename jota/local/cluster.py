@@ -12,6 +12,11 @@ processes, and then the nodes:
   between nodes as on real machines. The apiserver then listens on the bridge
   address, which both this machine and the nodes reach.
 
+Every node runs a jota-proxy next to its agent (in its namespace, or on this machine
+for the single node), so Service IPs and NodePorts work. With node VMs, this
+machine reaches the service CIDR and the LoadBalancer pool through the first node
+whose proxy runs (netns.service_route_steps), as through MetalLB's layer-2 speaker.
+
 Everything lives in one folder (`state_dir()`): logs, etcd's data, the nodes'
 Docker data and `state.json`, which names each process, node and the network,
 so `down` removes exactly what `up` made, and `what_is_left` can prove it.
@@ -48,21 +53,31 @@ from jota.local.images import TEST_IMAGE, build_test_image, load_image
 from jota.local.processes import (
     start_apiserver,
     start_controller_manager,
+    start_dns,
     start_etcd,
+    start_ingress,
     start_node_agent,
+    start_proxy,
     start_scheduler,
     wait_for_port,
 )
+from jota.local.prometheus import start_prometheus, write_config
 
 ETCD_CLIENT_PORT = 23790
 ETCD_PEER_PORT = 23800
 APISERVER_PORT = 6443
 AGENT_PORT = 10250  # kubelet's; every node VM has an address of its own
+# The control plane's /metrics (each daemon's default), scraped by --prometheus.
+APISERVER_METRICS_PORT = 8080
+CONTROLLER_MANAGER_METRICS_PORT = 10257
+SCHEDULER_METRICS_PORT = 10259
 CONTEXT = "jota-local"
 NODE_NAME = "jota-local-1"
 CLUSTER_INDEX = 0
 DOCKERD_TIMEOUT = 60.0
 DOCKERD_SHUTDOWN_TIMEOUT = 2  # seconds dockerd gives containers on stop-node, then SIGKILL
+PROXY_SYNC_TIMEOUT = 60.0
+DNS_SERVICE_IP = "10.96.0.10"  # kube-dns's, kubeadm's: the agents' --cluster-dns
 
 Progress = Callable[[str], None]
 
@@ -150,8 +165,9 @@ def _save(state: State) -> None:
 
 # ---- up --------------------------------------------------------------------------------------
 
-def up(progress: Progress, nodes: int = 1) -> str:
-    """Start the control plane and `nodes` nodes; returns the apiserver address."""
+def up(progress: Progress, nodes: int = 1, prometheus: bool = False) -> str:
+    """Start the control plane and `nodes` nodes (and Prometheus scraping them all);
+    returns the apiserver address."""
     state = read_state()
     if any(c.alive for c in state.components):
         raise RuntimeError(f"a local cluster is already running (state in {state_dir()}); "
@@ -174,15 +190,23 @@ def up(progress: Progress, nodes: int = 1) -> str:
                  f"{TEST_IMAGE}")
         ensure_dockerd()
         build_test_image()
+        _start_dns(state, root, api_address, lay, progress)
         if lay is None:
             progress(f"Starting the node agent ({NODE_NAME})")
+            # The agents' default metrics port, where the apiserver's metrics API (jota
+            # top, autoscaling) scrapes /metrics/resource.
             node = start_node_agent(api_address, root / "logs", node_name=NODE_NAME,
-                                    root_dir=root / "node")
+                                    root_dir=root / "node", metrics_port=10255,
+                                    extra_args=_cluster_dns_args(state))
             state.put(Component(f"node/{NODE_NAME}", node.proc.pid, node.address,
                                 str(node.log)))
             _save(state)
+            _start_host_proxy(state, root, api_address, progress)
         else:
             _start_vms(state, lay, api_address, state.nodes, progress, load=[TEST_IMAGE])
+        _start_ingress(state, root, api_address, lay, progress)
+        if prometheus:
+            _start_prometheus(state, root, progress)
     except BaseException:
         progress("Start failed: removing what was made")
         down(lambda _m: None)
@@ -202,6 +226,102 @@ def _check_can_make_vms(lay: netns.Layout) -> None:
     if found:
         raise RuntimeError(f"processes of an earlier local cluster still run "
                            f"(pids {', '.join(str(p) for p in found)}): run `jota local down`")
+
+
+def _start_host_proxy(state: State, root: Path, apiserver: str, progress: Progress) -> None:
+    """The single node's jota-proxy programs this machine's own iptables, so only
+    when it may."""
+    if os.geteuid() != 0 or shutil.which("iptables-restore") is None:
+        progress("Not starting jota-proxy: it needs root and iptables-restore "
+                 "(Service IPs will not answer)")
+        return
+    progress(f"Starting jota-proxy ({NODE_NAME}) on this machine's iptables")
+    proxy = start_proxy(apiserver, root / "logs", node_name=NODE_NAME, node_ip="127.0.0.1")
+    state.put(Component(f"proxy/{NODE_NAME}", proxy.proc.pid, "", str(proxy.log)))
+    _save(state)
+    _wait_proxy(NODE_NAME, [], proxy.proc, proxy.log)
+
+
+def dns_listen_host(lay: netns.Layout | None) -> str:
+    """Where jota-dns listens: an address of this machine every pod reaches. With node
+    VMs the bridge's (the nodes' gateway); on one node the gateway of the engine's
+    default bridge, which the pods are on."""
+    if lay is not None:
+        return lay.gateway
+    client = docker.DockerClient(base_url=DEFAULT_SOCKET, timeout=30)
+    try:
+        configs = client.api.inspect_network("bridge").get("IPAM", {}).get("Config") or []
+    finally:
+        client.close()
+    gateways = [str(c["Gateway"]) for c in configs if ":" not in str(c.get("Gateway", ":"))]
+    if not gateways:
+        raise RuntimeError("the Docker engine's bridge network has no IPv4 gateway for "
+                           "jota-dns to listen on")
+    return gateways[0]
+
+
+def _start_dns(state: State, root: Path, apiserver: str, lay: netns.Layout | None,
+               progress: Progress) -> None:
+    """jota-dns on this machine (port 53 needs root), registering kube-system/kube-dns
+    (10.96.0.10) with its address; the nodes' jota-proxy carry pods' queries to it."""
+    if os.geteuid() != 0:
+        progress("Not starting jota-dns: port 53 needs root (pods get the node's "
+                 "resolv.conf)")
+        return
+    host = dns_listen_host(lay)
+    progress(f"Starting jota-dns on {host}:53 (Service {DNS_SERVICE_IP} in kube-system)")
+    dns = start_dns(apiserver, root / "logs", listen=f"{host}:53", upstream=None,
+                    advertise_address=host)
+    state.put(Component("dns", dns.proc.pid, dns.address, str(dns.log)))
+    _save(state)
+
+
+def ingress_publish_address(lay: netns.Layout | None) -> str:
+    """Where this machine's nginx is reached: the bridge's address with node VMs (the
+    nodes reach it too), else loopback."""
+    return lay.gateway if lay is not None else "127.0.0.1"
+
+
+def _start_ingress(state: State, root: Path, apiserver: str, lay: netns.Layout | None,
+                   progress: Progress, extra_args: list[str] | None = None) -> None:
+    """jota-ingress on this machine, its nginx on ports 80 and 443 (root only), going
+    straight to pod IPs (routed from this machine to every node's pod CIDR)."""
+    if os.geteuid() != 0 or shutil.which("nginx") is None:
+        progress("Not starting jota-ingress: it needs root (ports 80 and 443) and nginx "
+                 "(Debian: nginx-light); Ingresses will not be served")
+        return
+    publish = ingress_publish_address(lay)
+    progress(f"Starting jota-ingress (nginx on ports 80 and 443, publishing {publish})")
+    ing = start_ingress(apiserver, root / "logs", root / "ingress", publish_address=publish,
+                        extra_args=extra_args)
+    state.put(Component("ingress", ing.proc.pid, ing.address, str(ing.log)))
+    _save(state)
+
+
+def _cluster_dns_args(state: State) -> list[str]:
+    """The agents' --cluster-dns, when jota-dns runs (else pods keep the node's DNS)."""
+    return ["--cluster-dns", DNS_SERVICE_IP] if state.component("dns") else []
+
+
+def proxy_synced(prefix: list[str]) -> bool:
+    """Whether a proxy's first sync is in (its jump from nat PREROUTING exists)."""
+    out = subprocess.run([*prefix, "iptables", "-w", "-t", "nat", "-S", "PREROUTING"],
+                         capture_output=True, text=True, check=False, timeout=30)
+    return "KUBE-SERVICES" in out.stdout
+
+
+def _wait_proxy(name: str, prefix: list[str], proc: subprocess.Popen[bytes],
+                log: Path) -> None:
+    deadline = time.monotonic() + PROXY_SYNC_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jota-proxy of {name} exited with {proc.returncode}:\n"
+                               f"{log.read_text(errors='replace')[-2000:]}")
+        if proxy_synced(prefix):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"jota-proxy of {name} did not sync its rules within "
+                       f"{PROXY_SYNC_TIMEOUT:.0f}s; see {log}")
 
 
 def _node_vm(root: Path, lay: netns.Layout, n: netns.NodeNet) -> NodeVM:
@@ -237,21 +357,39 @@ def _start_control_plane(state: State, root: Path, listen_host: str,
     state.put(Component("apiserver", api.proc.pid, api.address, str(api.log)))
     _save(state)
     progress("Starting the controller-manager")
-    cm = start_controller_manager(api.address, logs)
-    state.put(Component("controller-manager", cm.proc.pid, "", str(cm.log)))
+    others = (f"apiserver=127.0.0.1:{APISERVER_METRICS_PORT},"
+              f"scheduler=127.0.0.1:{SCHEDULER_METRICS_PORT}")
+    cm = start_controller_manager(api.address, logs,
+                                  metrics_port=CONTROLLER_MANAGER_METRICS_PORT,
+                                  extra_args=["--control-plane-metrics", others])
+    state.put(Component("controller-manager", cm.proc.pid, cm.extra["metrics"], str(cm.log)))
     progress("Starting the scheduler")
-    sched = start_scheduler(api.address, logs)
-    state.put(Component("scheduler", sched.proc.pid, "", str(sched.log)))
+    sched = start_scheduler(api.address, logs, metrics_port=SCHEDULER_METRICS_PORT)
+    state.put(Component("scheduler", sched.proc.pid, sched.extra["metrics"], str(sched.log)))
     _save(state)
     return api.address
 
 
+def _start_prometheus(state: State, root: Path, progress: Progress) -> None:
+    """Prometheus on deploy/prometheus/prometheus.yml, discovering every target from
+    the controller-manager; its data goes with the cluster's folder."""
+    progress("Starting Prometheus (deploy/prometheus/prometheus.yml)")
+    config = write_config(root / "prometheus",
+                          f"127.0.0.1:{CONTROLLER_MANAGER_METRICS_PORT}")
+    prom = start_prometheus(config, root / "prometheus" / "data", root / "logs" /
+                            "prometheus.log")
+    state.put(Component("prometheus", prom.proc.pid, prom.address, str(prom.log)))
+    _save(state)
+
+
 def _start_apiserver(etcd: str, logs: Path, host: str) -> _Started:
     if host == "127.0.0.1":
-        d = start_apiserver(etcd, logs, port=APISERVER_PORT)
+        d = start_apiserver(etcd, logs, port=APISERVER_PORT,
+                            metrics_port=APISERVER_METRICS_PORT)
         return _Started(d.proc, d.address, d.log)
     cmd = [sys.executable, "-m", "controlplane.apiserver.main", "--etcd-servers", etcd,
-           "--listen", f"{host}:{APISERVER_PORT}"]
+           "--listen", f"{host}:{APISERVER_PORT}",
+           "--metrics-bind-address", f"127.0.0.1:{APISERVER_METRICS_PORT}"]
     log = logs / "apiserver.log"
     proc = _spawn(cmd, log)
     wait_for_port(host, APISERVER_PORT, 60.0, proc, log)
@@ -291,17 +429,25 @@ def daemon_json(vm: NodeVM) -> str:
     return json.dumps({"deprecated-key-path": f"{vm.data_dir}/key.json"})
 
 
-def agent_command(n: netns.NodeNet, vm: NodeVM, apiserver: str) -> list[str]:
+def agent_command(n: netns.NodeNet, vm: NodeVM, apiserver: str,
+                  extra: list[str] | None = None) -> list[str]:
     return netns.in_netns(n, [
         sys.executable, "-m", "node.agent.main", "--apiserver", apiserver,
         "--node-name", vm.name, "--node-ip", vm.address, "--port", str(AGENT_PORT),
         "--pod-cidr", vm.pod_cidr, "--docker-host", vm.docker_host,
-        "--root-dir", f"{vm.data_dir}/agent"])
+        "--root-dir", f"{vm.data_dir}/agent", *(extra or [])])
+
+
+def proxy_command(n: netns.NodeNet, vm: NodeVM, apiserver: str) -> list[str]:
+    return netns.in_netns(n, [
+        sys.executable, "-m", "node.proxy.main", "--apiserver", apiserver,
+        "--node-name", vm.name, "--node-ip", vm.address,
+        "--cluster-cidr", netns.CLUSTER_CIDR])
 
 
 def _start_vms(state: State, lay: netns.Layout, apiserver: str, vms: list[NodeVM],
                progress: Progress, load: Iterable[str] = ()) -> None:
-    """Start the engines of `vms` side by side, then their agents."""
+    """Start the engines of `vms` side by side, then their agents and proxies."""
     logs = state_dir() / "logs"
     started: list[tuple[NodeVM, subprocess.Popen[bytes]]] = []
     for vm in vms:
@@ -329,13 +475,43 @@ def _start_vms(state: State, lay: netns.Layout, apiserver: str, vms: list[NodeVM
             continue
         progress(f"Starting the node agent of {vm.name} ({vm.address}, pods {vm.pod_cidr})")
         log = logs / f"node-{vm.name}.log"
-        proc = _spawn(agent_command(lay.node(vm.name), vm, apiserver), log)
+        proc = _spawn(agent_command(lay.node(vm.name), vm, apiserver,
+                                    _cluster_dns_args(state)), log)
         state.put(Component(f"node/{vm.name}", proc.pid, f"{vm.address}:{AGENT_PORT}",
                             str(log)))
         _save(state)
         agents.append((vm, proc, log))
     for vm, proc, log in agents:
         wait_for_port(vm.address, AGENT_PORT, 60.0, proc, log)
+    proxies: list[tuple[NodeVM, subprocess.Popen[bytes], Path]] = []
+    for vm in vms:
+        if (c := state.component(f"proxy/{vm.name}")) and c.alive:
+            continue
+        progress(f"Starting jota-proxy of {vm.name}")
+        log = logs / f"proxy-{vm.name}.log"
+        proc = _spawn(proxy_command(lay.node(vm.name), vm, apiserver), log)
+        state.put(Component(f"proxy/{vm.name}", proc.pid, "", str(log)))
+        _save(state)
+        proxies.append((vm, proc, log))
+    for vm, proc, log in proxies:
+        _wait_proxy(vm.name, netns.in_netns(lay.node(vm.name), []), proc, log)
+    _route_services(state, lay, progress)
+
+
+def _route_services(state: State, lay: netns.Layout, progress: Progress) -> None:
+    """Send this machine's traffic for Service IPs to the first node whose proxy runs
+    and that is not cut off; with none, the blackholes take it again."""
+    for vm in state.nodes:
+        c = state.component(f"proxy/{vm.name}")
+        if c is not None and c.alive and not vm.cut:
+            steps = netns.service_route_steps(lay, lay.node(vm.name))
+            if not all(netns.is_done(s) for s in steps):
+                progress(f"Network: {', '.join(netns.SERVICE_RANGES)} via {vm.name} "
+                         f"({vm.address}), whose jota-proxy answers for Services")
+                netns.apply(steps)
+            return
+    progress("Network: no node answers for Services; their ranges are blackholed")
+    netns.undo(netns.service_routes_off(lay))
 
 
 def _wait_engine(vm: NodeVM, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -352,15 +528,16 @@ def _wait_engine(vm: NodeVM, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def stop_node(name: str, progress: Progress, cut: bool = False) -> None:
-    """Power a node off (its agent and engine stop, its containers with it), or with
+    """Power a node off (its proxy, agent and engine stop, its containers with it), or with
     `cut` pull its cable: everything keeps running but nothing reaches it."""
     state, lay, vm = _vm(name)
     if cut:
         netns.apply(netns.cut_plan(lay, lay.node(vm.name)), progress)
         vm.cut = True
         _save(state)
+        _route_services(state, lay, progress)
         return
-    for what in (f"node/{vm.name}", f"dockerd/{vm.name}"):
+    for what in (f"proxy/{vm.name}", f"node/{vm.name}", f"dockerd/{vm.name}"):
         c = state.component(what)
         if c is None or not c.alive:
             continue
@@ -370,6 +547,7 @@ def stop_node(name: str, progress: Progress, cut: bool = False) -> None:
                 _kill_containers(vm.docker_host)
         progress(f"Stopping {c.name}")
         _stop(c.pid, timeout=DOCKERD_SHUTDOWN_TIMEOUT + 15.0)
+    _route_services(state, lay, progress)
 
 
 def _kill_containers(docker_host: str) -> None:
@@ -500,6 +678,13 @@ def down(progress: Progress) -> list[str]:
     if any(c.name == f"node/{NODE_NAME}" for c in state.components) and answers():
         progress("Removing the pods' containers")
         remove_managed_containers(cluster=cluster)
+    if any(c.name == f"proxy/{NODE_NAME}" for c in state.components) and proxy_synced([]):
+        progress("Removing jota-proxy's iptables rules it left")  # it was killed
+        subprocess.run([sys.executable, "-m", "node.proxy.main", "--cleanup"],
+                       capture_output=True, check=False, timeout=60)
+    for pid in leftovers.processes_naming(f"{state_dir() / 'ingress'}/"):
+        progress(f"Stopping leftover nginx {pid}")  # its jota-ingress was killed
+        _stop(pid, timeout=5.0)
     lay = state.layout()
     left: list[str] = []
     if lay is not None:
@@ -548,9 +733,13 @@ def what_is_left(cluster: int = CLUSTER_INDEX) -> list[str]:
 
 
 def stray_processes(cluster: int = CLUSTER_INDEX) -> list[int]:
-    """Processes whose command line names this cluster's exec roots: the nodes'
-    dockerd, containerd, containerd-shims and agents (--docker-host)."""
-    return leftovers.processes_naming(f"{exec_root_base(cluster)}/")
+    """Processes whose command line names this cluster's exec roots (the nodes'
+    dockerd, containerd, containerd-shims and agents, through --docker-host) or
+    that live in a node's namespace (their proxies)."""
+    lay = netns.stray_layout(netns.layout(cluster, 1))
+    found = set(leftovers.processes_naming(f"{exec_root_base(cluster)}/"))
+    found |= set(leftovers.processes_in_netns(n.netns_path for n in lay.nodes))
+    return sorted(found)
 
 
 def _stop(pid: int, timeout: float = 10.0) -> None:

@@ -8,7 +8,7 @@ nothing behind, so it finds these by what names them as ours:
 
 - processes: their command line names one of the cluster's exec roots
   (`/run/jota<C>/...`: dockerd, containerd, shims, and agents through
-  --docker-host);
+  --docker-host), or they live in a node's network namespace (jota-proxy);
 - containers: the ids in the nodes' data roots and in the shims' `-id` flags;
   their processes and cgroup folders are found by those ids;
 - mounts: below the exec roots and data roots.
@@ -39,6 +39,30 @@ def processes_naming(marker: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid() and marker in cmdline(int(entry)):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def processes_in_netns(paths: Iterable[str]) -> list[int]:
+    """Processes (not this one) living in one of the network namespaces at `paths`
+    (/run/netns/NAME): a node VM's daemons whatever their command line says, such as
+    its jota-proxy."""
+    wanted = set()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            wanted.add((st.st_dev, st.st_ino))
+    if not wanted:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry}/ns/net")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in wanted:
             found.append(int(entry))
     return sorted(found)
 

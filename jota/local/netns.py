@@ -11,6 +11,13 @@ cluster CIDR, the service CIDR and the LoadBalancer pool are blackholed on the
 host, so a packet sent before the rules that would catch it exist dies here.
 The more specific per-node pod routes win over the blackholed /16.
 
+The host reaches Service IPs as a machine on a node's LAN reaches a MetalLB
+layer-2 address: once a node's jota-proxy has synced, the service CIDR and the
+LoadBalancer pool are routed via that one node (`service_route_steps`), whose
+rules DNAT them to pods anywhere in the cluster. The blackholes stay underneath
+at a worse metric, so when no node answers for Services these ranges die here
+again instead of following the default route off the machine.
+
 The host's own dockerd sets the FORWARD policy to DROP and br_netfilter makes
 bridged frames pass iptables, so one FORWARD rule (tagged with a comment) lets the
 namespaces talk across `jota<C>` and nowhere else.
@@ -42,6 +49,10 @@ SERVICE_CIDR = "10.96.0.0/12"
 # Reserved for LoadBalancer Services' external IPs (issue D): never routed off the host.
 LOADBALANCER_POOL = "172.30.255.0/24"
 NODE_NET_PREFIX = 24
+# The blackholes are the fallback: a route to a node (metric 0) for the same range wins.
+BLACKHOLE_METRIC = "1000"
+# What the host routes to the node that answers for Services (see `service_route_steps`).
+SERVICE_RANGES = (SERVICE_CIDR, LOADBALANCER_POOL)
 MAX_NODES = 100
 NETNS_DIR = "/run/netns"
 
@@ -136,10 +147,28 @@ def _forward_rule(lay: Layout) -> tuple[str, ...]:
 
 
 def blackhole_steps(lay: Layout) -> list[Step]:
-    return [Step(f"blackhole route {cidr}", ("ip", "route", "replace", "blackhole", cidr),
+    metric = ("metric", BLACKHOLE_METRIC)
+    return [Step(f"blackhole route {cidr}",
+                 ("ip", "route", "replace", "blackhole", cidr, *metric),
                  probe=("ip", "route", "show", "exact", cidr, "type", "blackhole"),
-                 probe_output=True, undo=("ip", "route", "del", "blackhole", cidr))
+                 probe_output=True, undo=("ip", "route", "del", "blackhole", cidr, *metric))
             for cidr in lay.blackholes]
+
+
+def service_route_steps(lay: Layout, node: NodeNet) -> list[Step]:
+    """Route the service CIDR and the LoadBalancer pool via `node`, as MetalLB's
+    layer-2 mode has one node answer for an address. `replace` moves the route
+    from another node, so applying this for the next node is the failover."""
+    return [Step(f"route {cidr} via {node.address}",
+                 ("ip", "route", "replace", cidr, "via", node.address, "dev", lay.bridge),
+                 probe=("ip", "route", "show", "exact", cidr, "via", node.address),
+                 probe_output=True, undo=("ip", "route", "del", cidr, "via", node.address))
+            for cidr in SERVICE_RANGES]
+
+
+def service_routes_off(lay: Layout) -> list[Step]:
+    """Undo steps for the service routes via any node: back to the blackholes."""
+    return [s for n in lay.nodes for s in service_route_steps(lay, n)]
 
 
 def bridge_steps(lay: Layout) -> list[Step]:
@@ -193,8 +222,9 @@ def setup_plan(lay: Layout) -> list[Step]:
 
 def teardown_plan(lay: Layout) -> list[Step]:
     """Every undoable step of `setup_plan`, last made first removed; the blackholes go
-    last, once nothing can send into the cluster's ranges any more."""
-    return [s for s in reversed(setup_plan(lay)) if s.undo]
+    last, once nothing can send into the cluster's ranges any more. The service
+    routes, made later once a proxy has synced, go first."""
+    return service_routes_off(lay) + [s for s in reversed(setup_plan(lay)) if s.undo]
 
 
 def cut_plan(lay: Layout, node: NodeNet) -> list[Step]:

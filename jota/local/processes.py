@@ -98,40 +98,53 @@ def start_etcd(data_dir: Path, *, client_port: int = 0, peer_port: int = 0,
     return Daemon("etcd", proc, client, log)
 
 
+def _metrics_args(port: int) -> tuple[list[str], dict[str, str]]:
+    """`--metrics-bind-address` on loopback (a free port unless given: test sessions run
+    side by side), and the Daemon's `extra["metrics"]`."""
+    address = f"127.0.0.1:{port or free_port()}"
+    return ["--metrics-bind-address", address], {"metrics": address}
+
+
 def start_apiserver(etcd_url: str, log_dir: Path, *, port: int = 0, name: str = "apiserver",
-                    extra_args: list[str] | None = None, timeout: float = 60.0) -> Daemon:
+                    extra_args: list[str] | None = None, timeout: float = 60.0,
+                    metrics_port: int = 0) -> Daemon:
     port = port or free_port()
     listen = f"127.0.0.1:{port}"
+    metrics, extra = _metrics_args(metrics_port)
     cmd = [sys.executable, "-m", "controlplane.apiserver.main", "--etcd-servers", etcd_url,
-           "--listen", listen, *(extra_args or [])]
+           "--listen", listen, *metrics, *(extra_args or [])]
     log = log_dir / f"{name}.log"
     proc = _spawn(name, cmd, log)
     wait_for_port("127.0.0.1", port, timeout, proc, log)
-    return Daemon(name, proc, listen, log)
+    return Daemon(name, proc, listen, log, extra)
 
 
 def start_controller_manager(apiserver: str, log_dir: Path, *, name: str = "controller-manager",
-                             extra_args: list[str] | None = None) -> Daemon:
+                             extra_args: list[str] | None = None,
+                             metrics_port: int = 0) -> Daemon:
+    metrics, extra = _metrics_args(metrics_port)
     cmd = [sys.executable, "-m", "controlplane.controllers.main", "--apiserver", apiserver,
-           *(extra_args or [])]
+           *metrics, *(extra_args or [])]
     log = log_dir / f"{name}.log"
     proc = _spawn(name, cmd, log)
     time.sleep(0.2)
     if proc.poll() is not None:
         raise RuntimeError(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
-    return Daemon(name, proc, "", log)
+    return Daemon(name, proc, "", log, extra)
 
 
 def start_node_agent(apiserver: str, log_dir: Path, *, node_name: str, root_dir: Path,
                      node_ip: str = "127.0.0.1", docker_host: str = "",
-                     port: int = 0, extra_args: list[str] | None = None,
-                     timeout: float = 60.0) -> Daemon:
+                     port: int = 0, metrics_port: int | None = None,
+                     extra_args: list[str] | None = None, timeout: float = 60.0) -> Daemon:
     """A jota-node; its streaming service listens on node_ip:port (a free port by default),
-    which is the Daemon's address."""
+    which is the Daemon's address. Its metrics port (a free one unless given; 0 turns it
+    off) is `extra["metrics"]`, "host:port"."""
     port = port or free_port()
+    metrics_port = free_port() if metrics_port is None else metrics_port
     cmd = [sys.executable, "-m", "node.agent.main", "--apiserver", apiserver,
            "--node-name", node_name, "--root-dir", str(root_dir), "--node-ip", node_ip,
-           "--port", str(port),
+           "--port", str(port), "--metrics-port", str(metrics_port),
            *(["--docker-host", docker_host] if docker_host else []), *(extra_args or [])]
     log = log_dir / f"node-{node_name}.log"
     proc = _spawn(f"node-{node_name}", cmd, log)
@@ -139,7 +152,24 @@ def start_node_agent(apiserver: str, log_dir: Path, *, node_name: str, root_dir:
         wait_for_port(node_ip, port, timeout, proc, log)
     except RuntimeError as e:
         raise RuntimeError(f"jota-node exited with {proc.returncode}: {e}") from None
-    return Daemon(f"node-{node_name}", proc, f"{node_ip}:{port}", log)
+    extra = {"metrics": f"{node_ip}:{metrics_port}"} if metrics_port else {}
+    return Daemon(f"node-{node_name}", proc, f"{node_ip}:{port}", log, extra)
+
+
+def start_proxy(apiserver: str, log_dir: Path, *, node_name: str, node_ip: str = "",
+                cluster_cidr: str = "", extra_args: list[str] | None = None) -> Daemon:
+    """A jota-proxy for node `node_name`, programming this namespace's iptables; it
+    removes its rules when stopped with SIGTERM."""
+    cmd = [sys.executable, "-m", "node.proxy.main", "--apiserver", apiserver,
+           "--node-name", node_name, *(["--node-ip", node_ip] if node_ip else []),
+           *(["--cluster-cidr", cluster_cidr] if cluster_cidr else []), *(extra_args or [])]
+    log = log_dir / f"proxy-{node_name}.log"
+    proc = _spawn(f"proxy-{node_name}", cmd, log)
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"jota-proxy exited with {proc.returncode}: "
+                           f"{log.read_text()[-2000:]}")
+    return Daemon(f"proxy-{node_name}", proc, "", log)
 
 
 def start_hollow_nodes(apiserver: str, log_dir: Path, *, count: int, prefix: str = "hollow-",
@@ -157,14 +187,49 @@ def start_hollow_nodes(apiserver: str, log_dir: Path, *, count: int, prefix: str
 
 def start_scheduler(apiserver: str, log_dir: Path, *, name: str = "scheduler",
                     config: Path | None = None, leader_elect: bool = False,
-                    extra_args: list[str] | None = None) -> Daemon:
+                    extra_args: list[str] | None = None, metrics_port: int = 0) -> Daemon:
     """A jota-scheduler; `config` is a KubeSchedulerConfiguration file."""
+    metrics, extra = _metrics_args(metrics_port)
     cmd = [sys.executable, "-m", "controlplane.scheduler.main", "--apiserver", apiserver,
            "--leader-elect", "true" if leader_elect else "false",
-           *(["--config", str(config)] if config else []), *(extra_args or [])]
+           *(["--config", str(config)] if config else []), *metrics, *(extra_args or [])]
     log = log_dir / f"{name}.log"
     proc = _spawn(name, cmd, log)
     time.sleep(0.2)
     if proc.poll() is not None:
         raise RuntimeError(f"{name} exited with {proc.returncode}: {log.read_text()[-2000:]}")
-    return Daemon(name, proc, "", log)
+    return Daemon(name, proc, "", log, extra)
+
+
+def start_dns(apiserver: str, log_dir: Path, *, listen: str = "", upstream: str | None = "",
+              advertise_address: str = "", extra_args: list[str] | None = None,
+              timeout: float = 60.0) -> Daemon:
+    """A jota-dns serving UDP and TCP on `listen` (127.0.0.1 on a free port unless
+    given), which is the Daemon's address. `upstream` "" means none (tests must never
+    send a query off this machine), None this machine's resolv.conf."""
+    listen = listen or f"127.0.0.1:{free_port()}"
+    cmd = [sys.executable, "-m", "controlplane.dns.main", "--apiserver", apiserver,
+           "--listen", listen, *(["--upstream", upstream] if upstream is not None else []),
+           *(["--advertise-address", advertise_address] if advertise_address else []),
+           *(extra_args or [])]
+    log = log_dir / "dns.log"
+    proc = _spawn("dns", cmd, log)
+    host, _, port = listen.rpartition(":")
+    wait_for_port(host.strip("[]"), int(port), timeout, proc, log)
+    return Daemon("dns", proc, listen, log)
+
+
+def start_ingress(apiserver: str, log_dir: Path, state_dir: Path, *, http_port: int = 80,
+                  https_port: int = 443, publish_address: str = "127.0.0.1",
+                  extra_args: list[str] | None = None, timeout: float = 60.0) -> Daemon:
+    """A jota-ingress whose nginx listens on `http_port`/`https_port` of every address;
+    waits for nginx to answer on 127.0.0.1:`http_port` (its first config is in).
+    `extra_args` carries e.g. --kubeconfig."""
+    cmd = [sys.executable, "-m", "controlplane.ingress.main", "--apiserver", apiserver,
+           "--http-port", str(http_port), "--https-port", str(https_port),
+           "--publish-address", publish_address, "--state-dir", str(state_dir),
+           *(extra_args or [])]
+    log = log_dir / "ingress.log"
+    proc = _spawn("ingress", cmd, log)
+    wait_for_port("127.0.0.1", http_port, timeout, proc, log)
+    return Daemon("ingress", proc, f"{publish_address}:{http_port}", log)

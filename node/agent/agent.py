@@ -33,9 +33,11 @@ from jota.api import errors
 from jota.api.meta import Obj
 from jota.client import NORMAL, WARNING, Client, EventRecorder, SharedInformer
 from node.agent import gc, nodestatus
+from node.agent.claims import resolve_claims
 from node.agent.containers import container_config, sandbox_config
 from node.agent.env import ConfigError, references, resolve_env
 from node.agent.heartbeat import Heartbeat
+from node.agent.localpath import LocalPathCleaner
 from node.agent.podworker import (
     CreateSandbox,
     KillContainer,
@@ -50,9 +52,11 @@ from node.agent.probes import ProbeManager
 from node.agent.pullsecrets import pull_auth
 from node.agent.status import pod_status
 from node.agent.volumes import VolumeError, VolumeManager
+from node.metrics.kubelet import AgentMetrics
 from node.runtime.interface import (
     ContainerState,
     ContainerStatus,
+    DNSConfig,
     PodRef,
     Runtime,
     RuntimeCallError,
@@ -87,10 +91,14 @@ class AgentConfig:
     root_dir: Path
     cluster_dns: list[str] = field(default_factory=list)
     cluster_domain: str = "cluster.local"
+    # The node's resolv.conf (--resolv-conf): dnsPolicy Default, and the host's search
+    # domains after the cluster's for ClusterFirst, as kubelet.
+    host_dns: DNSConfig | None = None
     network: str = ""  # Docker network for pods ("" = the engine's default bridge)
     container_gc: gc.ContainerGCPolicy = field(default_factory=gc.ContainerGCPolicy)
     image_gc: gc.ImageGCPolicy = field(default_factory=gc.ImageGCPolicy)
     pull_progress_interval: float = 5.0  # seconds between Pulling progress events
+    local_path_dir: Path | None = None  # local-path PVs live here (None: no cleanup)
 
 
 @dataclass
@@ -104,6 +112,8 @@ class PodState:
     image_backoff: dict[str, tuple[int, float]] = field(default_factory=dict)  # image->(n, until)
     last_status: Obj | None = None
     volumes_synced: float = 0.0  # monotonic time the pod's projected files were last written
+    first_seen: float = field(default_factory=time.monotonic)  # pod start latency's origin
+    start_reported: bool = False
 
 
 class Agent:
@@ -125,6 +135,7 @@ class Agent:
         self._snapshot: tuple[int, float, list[SandboxStatus], list[ContainerStatus]] | None \
             = None
         self._snapshot_lock = asyncio.Lock()
+        self.metrics = AgentMetrics()  # served on /metrics by node.metrics.server
         self.gc = gc.GarbageCollector(
             runtime, known=lambda: {_uid(p) for p in self.informer.store.list()} | set(self.pods),
             keep=self._exists_elsewhere, mine=self._mine, disk_usage=self._disk_usage,
@@ -149,6 +160,9 @@ class Agent:
                        asyncio.create_task(self.heartbeat.report_status(), name="node-status"),
                        asyncio.create_task(self._runtime_events(), name="runtime-events"),
                        asyncio.create_task(self.gc.run(), name="garbage-collection")]
+        if self.config.local_path_dir is not None:
+            cleaner = LocalPathCleaner(self.client, self.name, self.config.local_path_dir)
+            self._tasks.append(asyncio.create_task(cleaner.run(), name="local-path"))
         await self.informer.wait_for_sync()
         await self._adopt()
         logger.info("node agent running", extra={"node": self.name})
@@ -291,6 +305,21 @@ class Agent:
             self._snapshot = (generation, time.monotonic(), sandboxes, containers)
             return sandboxes, containers
 
+    async def metrics_view(self) -> tuple[list[SandboxStatus], list[ContainerStatus]]:
+        """This cluster's sandboxes and containers, for the metrics endpoints."""
+        sandboxes, containers = await self._runtime_view()
+        return ([s for s in sandboxes if self._mine(s.labels)],
+                [c for c in containers if self._mine(c.labels)])
+
+    def _report_start(self, pod: Obj, state: PodState, status: Obj) -> None:
+        """kubelet_pod_start_duration_seconds, once per pod this agent saw start (a pod
+        already running when adopted after a restart is not a start)."""
+        if state.start_reported or status.get("phase") != "Running":
+            return
+        state.start_reported = True
+        if (pod.get("status") or {}).get("phase") != "Running":
+            self.metrics.observe_pod_start(time.monotonic() - state.first_seen)
+
     async def sync_pod(self, state: PodState) -> tuple[float | None, bool]:
         """One round for one pod; returns (when to look again, whether the worker ends)."""
         pod = self._pod(state.uid)
@@ -316,6 +345,7 @@ class Agent:
         waiting = {**plan.waiting, **state.errors}
         status = pod_status(pod, observed, self.probes.results(state.uid), plan, time.time(),
                             host_ip=self.config.node.node_ip, errors=waiting)
+        self._report_start(pod, state, status)
         if status != (pod.get("status") or {}):
             await self._write_status(pod, status)
         if pod["metadata"].get("deletionTimestamp") and not _anything_running(observed):
@@ -400,7 +430,7 @@ class Agent:
     def _sandbox_config(self, pod: Obj, attempt: int) -> SandboxConfig:
         config = sandbox_config(pod, attempt=attempt, cluster_dns=self.config.cluster_dns,
                                 cluster_domain=self.config.cluster_domain,
-                                network=self.config.network)
+                                network=self.config.network, host_dns=self.config.host_dns)
         if self.cluster_id:
             config.labels[CLUSTER_LABEL] = self.cluster_id
         return config
@@ -420,7 +450,8 @@ class Agent:
             configmaps, secrets = await self._fetch_references(pod)
             # Volumes first, as kubelet mounts them before it generates any container's
             # config: a missing volume source leaves the pod in ContainerCreating.
-            paths = await self.volumes.setup(pod, configmaps, secrets)
+            pvs = await resolve_claims(self.client, pod)
+            paths = await self.volumes.setup(pod, configmaps, secrets, pvs)
             state.volumes_synced = time.monotonic()
             env = resolve_env(pod, container, configmaps=configmaps, secrets=secrets,
                               node_name=self.name, pod_ip=sandbox.ip,

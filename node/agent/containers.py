@@ -332,6 +332,7 @@ def sandbox_config(pod: Obj, *, attempt: int, cluster_dns: list[str], cluster_do
         pod=ref,
         attempt=attempt,
         hostname="" if spec.get("hostNetwork") else hostname,
+        domain="" if spec.get("hostNetwork") or spec.get("setHostnameAsFQDN") else domain,
         labels=labels,
         annotations=annotations,
         dns=pod_dns(pod, cluster_dns=cluster_dns, cluster_domain=cluster_domain,

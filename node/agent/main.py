@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -12,13 +13,17 @@ import sys
 from pathlib import Path
 
 from jota import log
-from jota.client import Client
+from jota.client import Client, kubeconfig
 from node.agent.agent import Agent, AgentConfig
-from node.agent.nodestatus import DEFAULT_MAX_PODS, NodeConfig
-from node.agent.server import DEFAULT_PORT, start_node_server
+from node.agent.containers import parse_resolv_conf
+from node.agent.nodestatus import DEFAULT_MAX_PODS, NodeConfig, machine_info
+from node.agent.server import DEFAULT_PORT, NodeTLS, start_node_server
+from node.metrics.collector import Collector, Machine
+from node.metrics.server import DEFAULT_METRICS_PORT, MetricsServer, loop_view
 from node.network import podnet
 from node.network.routes import RouteSync
 from node.runtime.docker import DockerRuntime
+from node.runtime.interface import DNSConfig
 
 logger = logging.getLogger("jota-node")
 
@@ -32,6 +37,17 @@ def parse_pairs(text: str) -> dict[str, str]:
             raise argparse.ArgumentTypeError(f"invalid pair {item!r}: expected key=value")
         pairs[key] = value
     return pairs
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 included (0 turns the endpoint off)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not a number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: must be within 0..65535")
+    return port
 
 
 def default_node_ip() -> str:
@@ -63,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "Docker.")
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
+    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
+                   help="server and client certificate to reach a TLS apiserver with "
+                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
+                        "it, plaintext to --apiserver")
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="name of the Node object (default: the hostname)")
     p.add_argument("--docker-host", default="unix:///var/run/docker.sock",
@@ -78,10 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resources kept for the system, e.g. cpu=100m,memory=256Mi")
     p.add_argument("--root-dir", type=Path, default=Path("/var/lib/jota-node"),
                    help="where pod volumes live (default /var/lib/jota-node)")
-    p.add_argument("--cluster-dns", default="",
-                   help="cluster DNS server IPs, comma-separated, written into pods' "
-                        "resolv.conf for dnsPolicy ClusterFirst")
-    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--cluster-dns", action="append", default=[], type=ip_list,
+                   help="cluster DNS server IP written into pods' resolv.conf for dnsPolicy "
+                        "ClusterFirst (repeatable, or comma-separated)")
+    p.add_argument("--cluster-domain", default="cluster.local",
+                   help="the cluster's DNS domain: pods search <ns>.svc.<domain>, "
+                        "svc.<domain> and <domain> (default cluster.local)")
+    p.add_argument("--resolv-conf", default="/etc/resolv.conf",
+                   help="the resolver file pods with dnsPolicy Default get, whose search "
+                        "domains follow the cluster's for ClusterFirst (\"\": none)")
     p.add_argument("--node-labels", type=parse_pairs, default={},
                    help="labels to add to the Node, e.g. zone=a,disk=ssd")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
@@ -90,13 +115,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver-ips", default="",
                    help="addresses (IPs or CIDRs, comma-separated) the apiserver connects "
                         "from; only they may stream (default: what --apiserver resolves to)")
+    p.add_argument("--tls-cert-file", type=Path, default=None, metavar="FILE",
+                   help="the node's certificate for its streaming service (with "
+                        "--tls-private-key-file and --client-ca-file, as kubelet's flags); "
+                        "then only the apiserver's client certificate may stream")
+    p.add_argument("--tls-private-key-file", type=Path, default=None, metavar="FILE")
+    p.add_argument("--client-ca-file", type=Path, default=None, metavar="FILE")
     p.add_argument("--image-pull-progress-interval", type=float, default=5.0,
                    metavar="SECONDS",
                    help="at most one Pulling progress event per pod and image this often "
                         "(\"3 of 5 layers done, 12.3MB of 45.6MB\"); 0 tells every step")
+    p.add_argument("--metrics-port", type=port_number, default=DEFAULT_METRICS_PORT,
+                   help="plain-HTTP port of /metrics, /metrics/cadvisor, /metrics/resource "
+                        "and /healthz on --node-ip, as kubelet's read-only port; 0 disables "
+                        f"(default {DEFAULT_METRICS_PORT})")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"])
     return p
+
+
+def node_tls(args: argparse.Namespace) -> NodeTLS | None:
+    files = (args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
+    if not any(files):
+        return None
+    if not all(files):
+        raise SystemExit("jota-node: --tls-cert-file, --tls-private-key-file and "
+                         "--client-ca-file go together")
+    try:
+        return NodeTLS(*(f.read_bytes() for f in files))
+    except OSError as e:
+        raise SystemExit(f"jota-node: {e.strerror}: {e.filename}") from None
+
+
+def ip_list(text: str) -> list[str]:
+    """`10.96.0.10` or `10.96.0.10,fd00::a`: --cluster-dns values (kubelet's checks)."""
+    out = []
+    for part in (s.strip() for s in text.split(",")):
+        if not part:
+            continue
+        try:
+            out.append(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid IP address {part!r}") from None
+    return out
+
+
+def host_dns(path: str) -> DNSConfig | None:
+    """The node's resolv.conf, read once at start as kubelet does; None without one."""
+    if not path:
+        return None
+    try:
+        dns = parse_resolv_conf(Path(path).read_text())
+    except OSError as e:
+        logger.warning("cannot read --resolv-conf %s (%s): pods with dnsPolicy Default "
+                       "get the engine's default resolv.conf", path, e)
+        return None
+    loopback = [s for s in dns.servers if _is_loopback(s)]
+    if loopback:  # kubelet's advice for systemd-resolved's stub too
+        logger.warning("--resolv-conf %s names loopback nameservers (%s), which pods cannot "
+                       "reach; on systemd-resolved use /run/systemd/resolve/resolv.conf",
+                       path, ", ".join(loopback))
+    return dns
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 async def amain(args: argparse.Namespace) -> None:
@@ -106,18 +192,25 @@ async def amain(args: argparse.Namespace) -> None:
                       system_reserved=args.system_reserved, labels=args.node_labels,
                       port=args.port)
     config = AgentConfig(node=node, root_dir=args.root_dir,
-                         cluster_dns=[s for s in args.cluster_dns.split(",") if s],
+                         cluster_dns=[ip for ips in args.cluster_dns for ip in ips],
                          cluster_domain=args.cluster_domain,
-                         pull_progress_interval=args.image_pull_progress_interval)
+                         host_dns=host_dns(args.resolv_conf),
+                         pull_progress_interval=args.image_pull_progress_interval,
+                         local_path_dir=args.root_dir / "local-path")
     if args.pod_cidr:  # pods join a bridge with the node's pod CIDR (node/network)
         config.network = await podnet.setup(args.docker_host, args.pod_cidr)
     args.root_dir.mkdir(parents=True, exist_ok=True)
-    client = Client(args.apiserver)
+    server, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
+    client = Client(server, credentials=credentials)
     runtime = DockerRuntime(args.docker_host)
     agent = Agent(client, runtime, config)
     allowed = ([a for a in args.apiserver_ips.split(",") if a] if args.apiserver_ips
                else apiserver_ips(args.apiserver, node_ip))
-    server = await start_node_server(runtime, node_ip, args.port, allowed=allowed)
+    # Before the streaming server: a taken metrics port then fails with nothing to undo.
+    metrics = start_metrics(agent, node_ip, args.metrics_port, args.root_dir) \
+        if args.metrics_port else None
+    server = await start_node_server(runtime, node_ip, args.port, allowed=allowed,
+                                     tls=node_tls(args))
     task = asyncio.create_task(agent.run())
     routes = (asyncio.create_task(RouteSync(client, args.node_name).run(), name="routes")
               if args.pod_cidr else None)
@@ -131,9 +224,21 @@ async def amain(args: argparse.Namespace) -> None:
         if routes is not None:
             routes.cancel()
             await asyncio.wait([routes])
+        if metrics is not None:
+            metrics.stop()
         await server.stop(1.0)
         await runtime.close()
         await client.close()
+
+
+def start_metrics(agent: Agent, host: str, port: int, root_dir: Path) -> MetricsServer:
+    """The metrics port, reading the agent's runtime listing from this event loop."""
+    info = machine_info(str(root_dir))
+    view = loop_view(asyncio.get_running_loop(), agent.metrics_view)
+    collector = Collector(view, Machine(cpus=info.cpus, memory_bytes=info.memory_bytes,
+                                        machine_id=info.machine_id, boot_id=info.boot_id))
+    agent.metrics.watch_runtime(view)
+    return MetricsServer(host, port, collector, agent.metrics).start()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,12 +18,14 @@ import functools
 import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from jota import pki
 from jota.api import errors
 from jota.api.gen import streams_pb2 as pb
 from jota.api.gen import streams_pb2_grpc as pb_grpc
@@ -132,7 +134,13 @@ def streaming(fn: F) -> F:
     async def wrapper(self: NodeStreamsService, request: Any,
                       context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         try:
-            if not peer_allowed(context.peer(), self.allowed):
+            if self.tls:
+                caller = peer_identity(context.auth_context() or {})
+                if caller.user != pki.APISERVER_KUBELET_CLIENT and \
+                        pki.MASTERS not in caller.groups:
+                    raise errors.Forbidden(f'User "{caller.user}" may not stream from this '
+                                           f"node: only the apiserver may")
+            elif not peer_allowed(context.peer(), self.allowed):
                 raise errors.Forbidden(f"{context.peer()} may not stream from this node: "
                                        "only the apiserver may")
             async for item in fn(self, request, context):
@@ -159,7 +167,25 @@ async def _first(frames: AsyncIterator[Any], what: str) -> Any:
         raise errors.BadRequest(f"{what}: the stream ended before its first frame") from None
 
 
+def peer_identity(auth: Mapping[str, Any]) -> pki.Identity:
+    """Who the verified client certificate says the caller is (nobody without one)."""
+    pems = list(auth.get("x509_pem_cert") or [])
+    return pki.identity_of(pems[0]) if pems else pki.Identity("")
+
+
+@dataclass(frozen=True)
+class NodeTLS:
+    """kubelet's --tls-cert-file/--tls-private-key-file, and --client-ca-file: the CA whose
+    certificate the apiserver (kube-apiserver-kubelet-client) presents."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes
+
+
 class NodeStreamsService(pb_grpc.NodeStreamsServicer):
+    tls = False  # True: callers are known by their certificate, not by their address
+
     def __init__(self, runtime: Runtime, allowed: Collection[str]) -> None:
         self.runtime = runtime
         self.allowed = list(allowed)
@@ -288,23 +314,31 @@ async def _feed_socket(first: pb.PortForwardFrame, frames: AsyncIterator[pb.Port
 
 
 async def start_node_server(runtime: Runtime, host: str, port: int, *,
-                            allowed: Collection[str] = ()) -> grpc.aio.Server:
-    """Serve `NodeStreams` (with health and reflection) on host:port, for the peers
-    in `allowed` (IP addresses or CIDRs) only."""
+                            allowed: Collection[str] = (),
+                            tls: NodeTLS | None = None) -> grpc.aio.Server:
+    """Serve `NodeStreams` (with health and reflection) on host:port: with TLS, to the
+    apiserver's client certificate only; without, to the peers in `allowed` (IP
+    addresses or CIDRs) only."""
     from grpc_reflection.v1alpha import reflection
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE),
                                       ("grpc.so_reuseport", 0)])
+    service = NodeStreamsService(runtime, allowed)
+    service.tls = tls is not None
     pb_grpc.add_NodeStreamsServicer_to_server(  # type: ignore[no-untyped-call]
-        NodeStreamsService(runtime, allowed), server)
+        service, server)
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     names = (pb.DESCRIPTOR.services_by_name["NodeStreams"].full_name, health.SERVICE_NAME,
              reflection.SERVICE_NAME)
     reflection.enable_server_reflection(names, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if not server.add_insecure_port(address):
+    bound = server.add_insecure_port(address) if tls is None else server.add_secure_port(
+        address, grpc.ssl_server_credentials([(tls.key, tls.cert)],
+                                             root_certificates=tls.client_ca,
+                                             require_client_auth=True))
+    if not bound:
         raise OSError(f"cannot listen on {address}")
     await server.start()
     await checks.set("", health_pb2.HealthCheckResponse.SERVING)

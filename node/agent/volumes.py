@@ -67,10 +67,10 @@ MOUNT_WAIT = "ContainerCreating"
 class VolumeError(ConfigError):
     """A volume cannot be set up; `event` is the FailedMount event's text."""
 
-    def __init__(self, volume: str, message: str) -> None:
+    def __init__(self, volume: str, message: str, event: str = "") -> None:
         super().__init__(message, reason=MOUNT_WAIT)
         self.volume = volume
-        self.event = f'MountVolume.SetUp failed for volume "{volume}" : {message}'
+        self.event = event or f'MountVolume.SetUp failed for volume "{volume}" : {message}'
 
 
 @dataclass(frozen=True)
@@ -321,25 +321,32 @@ class VolumeManager:
 
     async def update(self, pod: Obj, configmaps: Mapping[str, Obj],
                      secrets: Mapping[str, Obj]) -> dict[str, str]:
-        """Rewrite projected files whose source changed (only those), atomically."""
-        return await self.setup(pod, configmaps, secrets)
+        """Rewrite projected files whose source changed (only those), atomically;
+        claims are left as they are mounted."""
+        return await asyncio.to_thread(self.setup_sync, pod, configmaps, secrets, None)
 
     def setup_sync(self, pod: Obj, configmaps: Mapping[str, Obj],
-                   secrets: Mapping[str, Obj], pvs: Mapping[str, Obj]) -> dict[str, str]:
+                   secrets: Mapping[str, Obj], pvs: Mapping[str, Obj] | None
+                   ) -> dict[str, str]:
+        """`pvs`: claim name -> its bound PV; None skips claims (an update)."""
         uid = str(pod["metadata"]["uid"])
         paths: dict[str, str] = {}
         for vol in (pod.get("spec") or {}).get("volumes") or []:
             name = vol["name"]
+            if pvs is None and vol.get("persistentVolumeClaim") is not None:
+                continue
             try:
                 paths[name] = self._setup_one(uid, pod, vol, configmaps, secrets, pvs)
             except VolumeError:
                 raise
             except ConfigError as e:
                 raise VolumeError(name, e.message) from None
+            except OSError as e:  # a hostPath/PV directory the agent may not create
+                raise VolumeError(name, f"{e.strerror or e}: {e.filename or ''}") from None
         return paths
 
     def _setup_one(self, uid: str, pod: Obj, vol: Obj, configmaps: Mapping[str, Obj],
-                   secrets: Mapping[str, Obj], pvs: Mapping[str, Obj]) -> str:
+                   secrets: Mapping[str, Obj], pvs: Mapping[str, Obj] | None) -> str:
         name = vol["name"]
         if vol.get("hostPath") is not None:
             path = str(vol["hostPath"]["path"])
@@ -347,7 +354,7 @@ class VolumeManager:
             return path
         if vol.get("persistentVolumeClaim") is not None:
             claim = vol["persistentVolumeClaim"]["claimName"]
-            pv = pvs.get(claim)
+            pv = (pvs or {}).get(claim)
             if pv is None:
                 raise ConfigError(f'persistentvolumeclaim "{claim}" not found')
             path, kind = pv_path(pv)

@@ -9,9 +9,12 @@ import logging
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from jota import log
-from jota.client import Client
+from jota.client import Client, kubeconfig
+from node.netpol.apply import PolicyIptables
+from node.netpol.controller import PolicyController
 from node.proxy.apply import Iptables
 from node.proxy.proxy import Proxy, ProxyConfig
 
@@ -41,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "ready endpoints (kube-proxy's iptables mode).")
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
+    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
+                   help="server and client certificate to reach a TLS apiserver with "
+                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
+                        "it, plaintext to --apiserver")
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="this node's name, to tell local endpoints (default: the hostname)")
     p.add_argument("--node-ip", default="", help="this node's IPs, comma-separated")
@@ -53,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="minimum interval between rule syncs (default 1s)")
     p.add_argument("--sync-period", type=duration, default=30.0,
                    help="maximum interval between full rule syncs (default 30s)")
+    p.add_argument("--network-policy", action=argparse.BooleanOptionalAction, default=True,
+                   help="also enforce NetworkPolicies on this node's pods, as kube-router's "
+                        "firewall next to its proxy (default: on)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove every rule and chain the proxy made, then exit")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
@@ -61,18 +71,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def amain(args: argparse.Namespace) -> None:
-    iptables = Iptables()
+    iptables, firewall = Iptables(), PolicyIptables()
     if args.cleanup:
         await asyncio.to_thread(iptables.cleanup)
+        await asyncio.to_thread(firewall.cleanup)
         logger.info("removed the proxy's iptables rules")
         return
     config = ProxyConfig(node_name=args.node_name,
                          node_ips=[s for s in args.node_ip.split(",") if s],
                          cluster_cidr=args.cluster_cidr, masquerade_all=args.masquerade_all,
                          min_sync_period=args.min_sync_period, sync_period=args.sync_period)
-    client = Client(args.apiserver)
+    server, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
+    client = Client(server, credentials=credentials)
     proxy = Proxy(client, config, iptables)
-    task = asyncio.create_task(proxy.run(), name="proxy")
+    policies = (PolicyController(client, args.node_name, firewall,
+                                 min_sync_period=args.min_sync_period,
+                                 sync_period=args.sync_period)
+                if args.network_policy else None)
+    # One task for both loops: either failing, or a signal, stops the other too.
+    task = asyncio.create_task(_run_all(proxy, policies), name="proxy")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -80,8 +97,17 @@ async def amain(args: argparse.Namespace) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
+        if policies is not None:
+            await policies.cleanup()
         await proxy.cleanup()
         await client.close()
+
+
+async def _run_all(proxy: Proxy, policies: PolicyController | None) -> None:
+    async with asyncio.TaskGroup() as group:
+        group.create_task(proxy.run(), name="services")
+        if policies is not None:
+            group.create_task(policies.run(), name="network-policies")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -144,8 +144,10 @@ class ServicePort:
 
     @property
     def uses_cluster_endpoints(self) -> bool:
-        return not self.internal_local or (self.externally_accessible
-                                           and not self.external_local)
+        """kube-proxy's UsesClusterEndpoints: also when externally accessible whatever
+        the external policy, since pods and the node reaching an external address are
+        always treated as "Cluster" (the KUBE-EXT chain sends them to KUBE-SVC)."""
+        return not self.internal_local or self.externally_accessible
 
     @property
     def uses_local_endpoints(self) -> bool:

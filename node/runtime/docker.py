@@ -152,7 +152,9 @@ class DockerRuntime:
                 cid = _create(api, create, host)
             try:
                 api.start(cid)
-            except docker.errors.APIError:
+                if config.dns is not None and not config.host_network:
+                    _rewrite_resolv_conf(api, cid, convert.resolv_conf(config.dns))
+            except (docker.errors.APIError, OSError):
                 with contextlib.suppress(docker.errors.APIError):
                     api.remove_container(cid, force=True, v=True)
                 raise
@@ -499,3 +501,13 @@ def _exit_code(api: Any, exec_id: str) -> int:
             return int(info["ExitCode"])
         time.sleep(0.01)
     return -1
+
+
+def _rewrite_resolv_conf(api: Any, cid: str, text: str) -> None:
+    """Write the sandbox's resolv.conf in place (dockershim's rewriteResolvFile); the
+    pod's containers join its network and so share the file. In place, not by rename:
+    Docker bind-mounts this very inode into the container."""
+    path = api.inspect_container(cid).get("ResolvConfPath") or ""
+    if path:
+        with open(path, "w") as f:
+            f.write(text)

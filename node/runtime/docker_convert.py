@@ -25,6 +25,7 @@ from node.runtime.interface import (
     ContainerState,
     ContainerStats,
     ContainerStatus,
+    DNSConfig,
     ImageInfo,
     LogLine,
     PodRef,
@@ -103,6 +104,20 @@ def _attempt(labels: dict[str, str]) -> int:
 
 # ---- create requests ---------------------------------------------------------------------
 
+def resolv_conf(dns: DNSConfig) -> str:
+    """The pod's /etc/resolv.conf, as dockershim's rewriteResolvFile writes it.
+
+    Docker gives containers on a user-defined network `nameserver 127.0.0.11` (its
+    embedded resolver, forwarding to the --dns servers); the file is rewritten so the
+    pod asks the cluster DNS itself, as a Kubernetes pod does."""
+    lines = [f"nameserver {s}" for s in dns.servers]
+    if dns.searches:
+        lines.append("search " + " ".join(dns.searches))
+    if dns.options:
+        lines.append("options " + " ".join(dns.options))
+    return "\n".join(lines) + "\n"
+
+
 def sandbox_create(config: SandboxConfig, image: str, managed: str = "true"
                    ) -> tuple[Json, Json]:
     """(create_container kwargs without host_config, create_host_config kwargs)."""
@@ -139,6 +154,8 @@ def sandbox_create(config: SandboxConfig, image: str, managed: str = "true"
                     "labels": sandbox_labels(config, managed)}
     if config.hostname and not config.host_network:
         create["hostname"] = config.hostname
+        if config.domain:
+            create["domainname"] = config.domain
     if ports:
         create["ports"] = ports
     return create, host

@@ -93,6 +93,9 @@ class SandboxConfig:
     pod: PodRef
     attempt: int = 0
     hostname: str = ""
+    # `<subdomain>.<ns>.svc.<zone>` for a pod with spec.subdomain: /etc/hosts then maps the
+    # pod IP to its FQDN, as kubelet's managed hosts file does.
+    domain: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     dns: DNSConfig | None = None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from jota.local import cluster
+from jota.local import cluster, leftovers
 from jota.local.docker import answers, ensure_dockerd
 
 UP_TIMEOUT = 240.0
@@ -67,7 +67,15 @@ def what_is_left() -> list[str]:
     forward = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
                              check=False).stdout
     left += [f"iptables {line}" for line in forward.splitlines() if "jota" in line]
+    left += [f"process {pid}: {leftovers.cmdline(pid)[:120]}"  # jota-ingress and its nginx
+             for marker in ("controlplane.ingress.main", "/.jota/local/ingress/")
+             for pid in leftovers.processes_naming(marker)]
     return sorted(set(left))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The test that takes the shared cluster down runs last, after every file's tests."""
+    items.sort(key=lambda item: item.name == "test_down_leaves_nothing_behind")
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:

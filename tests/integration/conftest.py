@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from jota.local.processes import (
     start_node_agent,
     wait_for_port,
 )
+from jota.local.prometheus import start_prometheus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,10 +51,19 @@ def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 
 
 @pytest.fixture(scope="session")
-def apiserver(etcd: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def node_metrics_port() -> int:
+    """The node agent's --metrics-port, told to the apiserver's metrics API scraper."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def apiserver(etcd: Daemon, node_metrics_port: int, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[Daemon]:
     logs = tmp_path_factory.mktemp("apiserver")
     daemon = start_apiserver(etcd.address, logs,
-                             extra_args=["--watch-bookmark-interval", "1s"])
+                             extra_args=["--watch-bookmark-interval", "1s",
+                                         "--metric-resolution", "2s",
+                                         "--node-metrics-port", str(node_metrics_port)])
     yield daemon
     daemon.stop()
     _fail_on_tracebacks(daemon)
@@ -64,10 +76,22 @@ def _fail_on_tracebacks(daemon: Daemon) -> None:
 
 
 @pytest.fixture(scope="session")
-def controller_manager(apiserver: Daemon, tmp_path_factory: pytest.TempPathFactory
-                       ) -> Iterator[Daemon]:
+def scheduler_metrics_port() -> int:
+    """Reserved before the controller-manager starts, so that its /sd/control-plane lists
+    the scheduler tests/integration/test_control_plane_metrics.py starts (issue E)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def controller_manager(apiserver: Daemon, scheduler_metrics_port: int,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     logs = tmp_path_factory.mktemp("controller-manager")
-    daemon = start_controller_manager(apiserver.address, logs)
+    others = (f"apiserver={apiserver.extra['metrics']},"
+              f"scheduler=127.0.0.1:{scheduler_metrics_port}")
+    daemon = start_controller_manager(apiserver.address, logs,
+                                      extra_args=["--control-plane-metrics", others,
+                                                  "--horizontal-pod-autoscaler-sync-period",
+                                                  "2s"])
     yield daemon
     daemon.stop()
     _fail_on_tracebacks(daemon)
@@ -90,11 +114,12 @@ NODE = "node-1"
 
 
 @pytest.fixture(scope="session")
-def node_agent(apiserver: Daemon, test_image: str, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Daemon]:
+def node_agent(apiserver: Daemon, test_image: str, node_metrics_port: int,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """A real jota-node running pods in the machine's Docker engine."""
     root = tmp_path_factory.mktemp("node")
     daemon = start_node_agent(apiserver.address, root, node_name=NODE, root_dir=root / "root",
+                              metrics_port=node_metrics_port,
                               extra_args=["--v", "debug", "--image-pull-progress-interval", "0"])
     yield daemon
     daemon.stop(timeout=30)
@@ -226,3 +251,65 @@ def untag(api: Any, image: str) -> None:
     """Drop the registry tag (the layers stay: jota/busybox shares them)."""
     with contextlib.suppress(docker.errors.NotFound):
         api.remove_image(image, force=True)
+
+
+# ---- Prometheus (issue E): a real one, scraping what the tests point it at -------------------
+
+
+@dataclass
+class Prometheus:
+    """A Prometheus server on loopback; targets come from file_sd files, so tests (and
+    other fixtures) add scrape targets while it runs."""
+
+    address: str  # "127.0.0.1:<port>"
+    sd_dir: Path
+
+    def add_targets(self, job: str, targets: list[str], *, metrics_path: str = "/metrics",
+                    labels: dict[str, str] | None = None) -> None:
+        """Scrape `targets` ("host:port") at `metrics_path` every second as job `job`;
+        writing the same job again replaces its targets."""
+        group = {"targets": targets,
+                 "labels": {"job": job, "__metrics_path__": metrics_path, **(labels or {})}}
+        tmp = self.sd_dir / f".{job}.json.tmp"
+        tmp.write_text(json.dumps([group]))
+        tmp.rename(self.sd_dir / f"{job}.json")  # atomic, as file_sd wants
+
+    def api(self, path: str, **params: str) -> Any:
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"http://{self.address}{path}?{query}", timeout=30) as r:
+            body = json.loads(r.read())
+        assert body.get("status") == "success", body
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's vector: [{"metric": {labels}, "value": [time, "value"]}]."""
+        return list(self.api("/api/v1/query", query=promql)["result"])
+
+    def targets(self) -> list[dict[str, Any]]:
+        return list(self.api("/api/v1/targets")["activeTargets"])
+
+
+PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: file-sd
+    file_sd_configs:
+      - files: ["{sd_dir}/*.json"]
+        refresh_interval: 1s
+"""
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """Debian's prometheus, on a free loopback port with its own TSDB in tmp."""
+    root = tmp_path_factory.mktemp("prometheus")
+    sd_dir = root / "sd"
+    sd_dir.mkdir()
+    config = root / "prometheus.yml"
+    config.write_text(PROMETHEUS_CONFIG.format(sd_dir=sd_dir))
+    daemon = start_prometheus(config, root / "data", root / "prometheus.log",
+                              listen=f"127.0.0.1:{free_port()}")
+    yield Prometheus(daemon.address, sd_dir)
+    daemon.stop()

@@ -134,21 +134,20 @@ async def test_generate_name(client: Client, namespace: str):
 
 async def test_status_is_written_only_through_the_status_subresource(client: Client,
                                                                       namespace: str):
-    # A PersistentVolume: a kind with a status subresource that no controller writes yet
-    # (the Deployment controller would race this test for a Deployment's status).
-    pv = {"apiVersion": "v1", "kind": "PersistentVolume",
-          "metadata": {"name": f"st-{namespace}"},
-          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                   "hostPath": {"path": "/tmp/st"}}}
-    created = await client.create("persistentvolumes", pv)
-    created["status"] = {"phase": "Bound"}
-    updated = await client.update("persistentvolumes", created)
-    assert updated.get("status", {}).get("phase") != "Bound"
-    updated["status"] = {"phase": "Bound"}
-    written = await client.update_status("persistentvolumes", updated)
-    assert written["status"]["phase"] == "Bound"
+    # A ResourceQuota: a kind with a status subresource that no controller writes yet
+    # (the Deployment controller would race this test for a Deployment's status, the
+    # PV binder for a PersistentVolume's).
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "st"},
+             "spec": {"hard": {"pods": "10"}}}
+    created = await client.create("resourcequotas", quota, namespace)
+    created["status"] = {"hard": {"pods": "10"}, "used": {"pods": "1"}}
+    updated = await client.update("resourcequotas", created, namespace)
+    assert "used" not in updated.get("status", {})
+    updated["status"] = {"hard": {"pods": "10"}, "used": {"pods": "1"}}
+    written = await client.update_status("resourcequotas", updated, namespace)
+    assert written["status"]["used"] == {"pods": "1"}
     assert written["metadata"].get("generation") == created["metadata"].get("generation")
-    await client.delete("persistentvolumes", pv["metadata"]["name"])
+    await client.delete("resourcequotas", "st", namespace)
 
 
 async def test_finalizers_only_mark_an_object_deleted(client: Client, namespace: str):

@@ -261,7 +261,6 @@ async def test_high_priority_pod_preempts(sc: Client, ns: str, make_node: NodeMa
     only = await make_node("only", cpu="1")
     await sc.create("pods", pod("low", cpu="800m"), ns)
     assert await node_of(sc, "low", ns) == only
-    await asyncio.sleep(0.3)  # the scheduler's PriorityClass informer sees it
     await sc.create("pods", pod("vip", cpu="800m", priorityClassName=name), ns)
 
     async def nominated() -> str:

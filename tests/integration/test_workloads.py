@@ -89,13 +89,19 @@ async def mark_ready(client: Client, ns: str, name: str) -> None:
 
 
 class BoundsWatcher:
-    """Watches pods and records every moment the rollout bounds do not hold."""
+    """Watches pods and records every moment the rollout bounds do not hold.
 
-    def __init__(self, client: Client, ns: str, max_total: int, min_ready: int) -> None:
+    With `count_terminating=False` a pod marked for deletion no longer counts, as
+    kube's ReplicaSet does not count it: on a real node it lingers for its grace period.
+    """
+
+    def __init__(self, client: Client, ns: str, max_total: int, min_ready: int,
+                 count_terminating: bool = True) -> None:
         self.client, self.ns = client, ns
         self.max_total, self.min_ready = max_total, min_ready
+        self.count_terminating = count_terminating
         self.violations: list[str] = []
-        self.max_seen, self.min_ready_seen = 0, 10**6
+        self.max_seen, self.min_ready_seen, self.events = 0, 10**6, 0
         self.pods: dict[str, Obj] = {}
 
     async def run(self, ready: asyncio.Event) -> None:
@@ -105,10 +111,12 @@ class BoundsWatcher:
         async for kind, pod in self.client.watch("pods", self.ns, resource_version=listing[
                 "metadata"]["resourceVersion"], allow_bookmarks=False):
             name = pod["metadata"]["name"]
-            if kind == "DELETED":
+            if kind == "DELETED" or (not self.count_terminating and
+                                     pod["metadata"].get("deletionTimestamp")):
                 self.pods.pop(name, None)
             elif kind in ("ADDED", "MODIFIED"):
                 self.pods[name] = pod
+            self.events += 1
             total = len(self.pods)
             n_ready = sum(1 for p in self.pods.values() if is_ready(p))
             self.max_seen = max(self.max_seen, total)

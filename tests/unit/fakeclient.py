@@ -71,6 +71,8 @@ class FakeClient:
         self.server_version = "v0.1.0"
         self.explained: list[tuple[str, bool]] = []
         self.fail_next: dict[str, errors.APIError] = {}
+        # pod name -> evictions still refused with 429 (-1: always), as a budget would
+        self.evictions_refused: dict[str, int] = {}
         self.closed = False
 
     def factory(self, *args: Any, **kwargs: Any) -> FakeClient:
@@ -171,6 +173,11 @@ class FakeClient:
         return {"apiVersion": rt.api_version, "kind": f"{rt.kind}List",
                 "metadata": {"resourceVersion": str(self.rv)}, "items": items}
 
+    async def list_all(self, resource: str, namespace: str = "", *, label_selector: str = "",
+                       field_selector: str = "", page: int = 500) -> Obj:
+        return await self.list(resource, namespace, label_selector=label_selector,
+                               field_selector=field_selector)
+
     async def update(self, resource: str, obj: Obj, namespace: str = "", *,
                      dry_run: bool = False) -> Obj:
         self.calls.append(("update", (resource, namespace, dry_run)))
@@ -208,6 +215,17 @@ class FakeClient:
         obj = copy.deepcopy(self._get(resource, name, namespace))
         self.remove(resource, name, namespace or "default")
         return obj
+
+    async def evict(self, name: str, namespace: str, **_: Any) -> Obj:
+        self.calls.append(("evict", (name, namespace)))
+        self._get("pods", name, namespace)
+        left = self.evictions_refused.get(name, 0)
+        if left:
+            self.evictions_refused[name] = left - 1 if left > 0 else left
+            raise errors.TooManyRequests("Cannot evict pod as it would violate the pod's "
+                                         "disruption budget.")
+        self.remove("pods", name, namespace or "default")
+        return {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}
 
     async def watch(self, resource: str, namespace: str = "", *, resource_version: str = "",
                     label_selector: str = "", field_selector: str = "",

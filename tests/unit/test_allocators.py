@@ -293,3 +293,29 @@ async def test_registry_retries_on_a_racing_writer() -> None:
                            enumerate([a, b, a, b, a, b])))
     assert etcd.conflicts > 0
     assert await a.allocated() == set(range(30000, 30006))
+
+
+@pytest.mark.parametrize("node_ports,port,ok", [
+    ("30000-32767", 30080, True),
+    ("30000-32767", 80, False),
+    ("20000-22767", 21000, True),     # a port validation alone would have refused
+    ("20000-22767", 30080, False),
+])
+async def test_node_ports_are_checked_against_the_configured_range(
+        node_ports: str, port: int, ok: bool) -> None:
+    allocator = ServiceAllocator(FakeEtcd(), node_ports=node_ports)
+    wanted = svc("np", "NodePort", ports=[{"port": 80, "nodePort": port}])
+    message = (f'Service "np" is invalid: spec.ports[0].nodePort: Invalid value: {port}: '
+               f"provided port is not in the valid range. The range of valid ports is "
+               f"{node_ports}")
+    if ok:
+        allocator.check_ranges(wanted)  # what a dry run checks
+        await allocator.on_create(wanted)
+        assert await allocator.ports.allocated() == {port}
+        return
+    with pytest.raises(errors.Invalid) as e:
+        allocator.check_ranges(wanted)
+    assert e.value.message == message
+    with pytest.raises(errors.Invalid) as e:
+        await allocator.on_create(wanted)
+    assert e.value.message == message

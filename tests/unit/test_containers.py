@@ -217,6 +217,11 @@ def test_hostname(name: str, spec: dict[str, Any], hostname: str, fqdn: str | No
     cfg = sandbox(pod(name=name, **spec))
     assert cfg.hostname == hostname
     assert cfg.annotations.get(POD_FQDN) == fqdn
+    # /etc/hosts maps the pod IP to `<hostname>.<domain>` (kubelet's managed hosts file)
+    if fqdn and fqdn != hostname:
+        assert f"{cfg.hostname}.{cfg.domain}" == fqdn
+    else:
+        assert cfg.domain == ""
 
 
 CLUSTER = DNSConfig(servers=["10.96.0.10"],
@@ -284,3 +289,14 @@ def test_port_mappings_only_for_host_ports() -> None:
 def test_host_network() -> None:
     cfg = sandbox(pod(hostNetwork=True))
     assert cfg.host_network and cfg.dns is None
+
+
+def test_cluster_dns_flag_is_repeatable_and_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    from node.agent.main import build_parser
+    args = build_parser().parse_args(["--cluster-dns", "10.96.0.10",
+                                      "--cluster-dns", "10.96.0.11,fd00::a"])
+    assert [ip for ips in args.cluster_dns for ip in ips] == ["10.96.0.10", "10.96.0.11",
+                                                               "fd00::a"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--cluster-dns", "dns.local"])
+    assert "--cluster-dns: invalid IP address 'dns.local'" in capsys.readouterr().err

@@ -234,3 +234,24 @@ def test_log_lines() -> None:
     assert (line.timestamp, line.stream, line.data) == ("2024-01-02T03:04:05.000000001Z",
                                                         "stderr", b"hello world\n")
     assert convert.split_lines(b"a\nb\nc") == ([b"a\n", b"b\n"], b"c")
+
+
+@pytest.mark.parametrize(("dns", "text"), [
+    (DNSConfig(["10.96.0.10"], ["shop.svc.cluster.local", "svc.cluster.local", "cluster.local"],
+               ["ndots:5"]),
+     "nameserver 10.96.0.10\nsearch shop.svc.cluster.local svc.cluster.local cluster.local\n"
+     "options ndots:5\n"),
+    (DNSConfig(["1.1.1.1", "1.0.0.1"], [], []), "nameserver 1.1.1.1\nnameserver 1.0.0.1\n"),
+    (DNSConfig([], ["x.test"], ["ndots:2", "edns0"]), "search x.test\noptions ndots:2 edns0\n"),
+])
+def test_resolv_conf_as_dockershim_writes_it(dns: DNSConfig, text: str) -> None:
+    assert convert.resolv_conf(dns) == text
+
+
+def test_sandbox_domain_for_the_hosts_file() -> None:
+    sc = SandboxConfig(pod=POD, hostname="web-0", domain="nginx.default.svc.cluster.local")
+    create, _ = convert.sandbox_create(sc, "jota/pause:3.9")
+    assert (create["hostname"], create["domainname"]) == ("web-0",
+                                                          "nginx.default.svc.cluster.local")
+    create, _ = convert.sandbox_create(SandboxConfig(pod=POD, hostname="web"), "p")
+    assert "domainname" not in create

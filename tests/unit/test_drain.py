@@ -10,8 +10,6 @@ import pytest
 
 from jota.cli.commands import cordon
 from jota.cli.commands.cordon import (
-    disruptions_allowed,
-    eviction_blocked,
     filter_pods,
 )
 from tests.unit.fakeclient import FakeClient, install, run_cli
@@ -41,37 +39,6 @@ def pdb(name: str, **spec: Any) -> dict[str, Any]:
 
 
 WEB = {"app": "web"}
-
-
-@pytest.mark.parametrize("spec,ready,allowed", [
-    ({"minAvailable": 2}, [True, True, True], 1),
-    ({"minAvailable": 2}, [True, True, False], 0),
-    ({"minAvailable": "50%"}, [True, True, True], 1),      # ceil(1.5) = 2 must stay
-    ({"maxUnavailable": 1}, [True, True, True], 1),
-    ({"maxUnavailable": 1}, [True, True, False], 0),
-    ({"maxUnavailable": "100%"}, [True, True], 2),
-    ({"maxUnavailable": 0}, [True, True], 0),
-    ({}, [True], 1),
-])
-def test_disruptions_allowed(spec: dict[str, Any], ready: list[bool], allowed: int) -> None:
-    pods = [pod(f"p{i}", ready=r, labels=WEB) for i, r in enumerate(ready)]
-    assert disruptions_allowed(pdb("b", **spec), pods) == allowed
-
-
-def test_eviction_blocked_by_a_budget_and_not_for_other_pods() -> None:
-    pods = [pod("a", labels=WEB), pod("b", labels=WEB), pod("c")]
-    budget = pdb("b", minAvailable=2)
-    assert eviction_blocked(pods[0], [budget], pods) == (
-        "Cannot evict pod as it would violate the pod's disruption budget.")
-    assert eviction_blocked(pods[2], [budget], pods) is None
-    assert eviction_blocked(pods[0], [budget, pdb("c", maxUnavailable=1)], pods) == (
-        "This pod has more than one PodDisruptionBudget, which the eviction subresource "
-        "does not support.")
-
-
-def test_an_unready_pod_may_go_while_the_budget_holds() -> None:
-    pods = [pod("a", labels=WEB), pod("b", labels=WEB), pod("sick", labels=WEB, ready=False)]
-    assert eviction_blocked(pods[2], [pdb("b", minAvailable=2)], pods) is None
 
 
 def test_filters_name_what_blocks_a_drain_in_kubectls_words() -> None:
@@ -130,7 +97,7 @@ def test_drain_evicts_and_skips_daemonsets(fake: FakeClient,
     assert out == ("node/n1 cordoned\nevicting pod default/web\npod/web evicted\n"
                    "node/n1 drained\n")
     assert err == "Warning: ignoring DaemonSet-managed Pods: default/ds\n"
-    assert ("delete", ("pods", "web", "default")) in fake.calls
+    assert ("evict", ("web", "default")) in fake.calls
     assert fake.stored("pods", "elsewhere")
 
 
@@ -151,13 +118,27 @@ def test_drain_waits_for_the_budget_then_times_out(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cordon, "RETRY_SECONDS", 0.05)
     fake.add(pod("web", labels=WEB))
-    fake.add(pod("web2", labels=WEB, node="n2"))
-    fake.add(pdb("b", minAvailable=2))
+    fake.evictions_refused["web"] = -1
     assert run_cli(["drain", "n1", "--timeout", "1s"]) == 1
     out, err = capsys.readouterr()
-    assert out == "node/n1 cordoned\nevicting pod default/web\n"
+    assert out.startswith("node/n1 cordoned\nevicting pod default/web\nevicting pod "
+                          "default/web\n")
     assert ('error when evicting pods/"web" -n "default" (will retry after 0.05s): Cannot '
             "evict pod as it would violate the pod's disruption budget.\n") in err
     assert err.endswith('error: error when evicting pods/"web" -n "default": global timeout '
                         "reached: 1s\n")
     assert fake.stored("pods", "web")
+
+
+def test_drain_retries_a_refused_eviction_until_it_is_allowed(
+        fake: FakeClient, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cordon, "RETRY_SECONDS", 0.01)
+    fake.add(pod("web", labels=WEB))
+    fake.evictions_refused["web"] = 2
+    assert run_cli(["drain", "n1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ("node/n1 cordoned\n" + "evicting pod default/web\n" * 3
+                   + "pod/web evicted\nnode/n1 drained\n")
+    assert err == ('error when evicting pods/"web" -n "default" (will retry after 0.01s): '
+                   "Cannot evict pod as it would violate the pod's disruption budget.\n") * 2

@@ -57,7 +57,7 @@ def test_node_lookup_by_node_or_namespace_name() -> None:
 def test_blackholes_come_before_anything_else() -> None:
     plan = netns.setup_plan(layout(0, 2))
     first = [s.apply for s in plan[:3]]
-    assert first == [("ip", "route", "replace", "blackhole", cidr)
+    assert first == [("ip", "route", "replace", "blackhole", cidr, "metric", "1000")
                      for cidr in ("10.244.0.0/16", "10.96.0.0/12", "172.30.255.0/24")]
     assert all("blackhole" not in s.apply for s in plan[3:])
 
@@ -67,9 +67,9 @@ def test_the_host_only_gets_routes_to_pod_cidrs_via_node_addresses() -> None:
     host_routes = [s.apply for s in netns.setup_plan(layout(0, 2))
                    if s.apply[:3] == ("ip", "route", "replace")]
     assert host_routes == [
-        ("ip", "route", "replace", "blackhole", "10.244.0.0/16"),
-        ("ip", "route", "replace", "blackhole", "10.96.0.0/12"),
-        ("ip", "route", "replace", "blackhole", "172.30.255.0/24"),
+        ("ip", "route", "replace", "blackhole", "10.244.0.0/16", "metric", "1000"),
+        ("ip", "route", "replace", "blackhole", "10.96.0.0/12", "metric", "1000"),
+        ("ip", "route", "replace", "blackhole", "172.30.255.0/24", "metric", "1000"),
         ("ip", "route", "replace", "10.244.1.0/24", "via", "172.31.0.11", "dev", "jota0"),
         ("ip", "route", "replace", "10.244.2.0/24", "via", "172.31.0.12", "dev", "jota0"),
     ]
@@ -101,6 +101,8 @@ def test_teardown_reverses_setup_and_lifts_the_blackholes_last() -> None:
     lay = layout(0, 2)
     what = [s.what for s in netns.teardown_plan(lay)]
     assert what == [
+        "route 10.96.0.0/12 via 172.31.0.11", "route 172.30.255.0/24 via 172.31.0.11",
+        "route 10.96.0.0/12 via 172.31.0.12", "route 172.30.255.0/24 via 172.31.0.12",
         "route 10.244.2.0/24 via 172.31.0.12", "veth jota0-w2 <-> jota0-worker-2/eth0",
         "namespace jota0-worker-2",
         "route 10.244.1.0/24 via 172.31.0.11", "veth jota0-w1 <-> jota0-worker-1/eth0",
@@ -109,6 +111,21 @@ def test_teardown_reverses_setup_and_lifts_the_blackholes_last() -> None:
         "blackhole route 172.30.255.0/24", "blackhole route 10.96.0.0/12",
         "blackhole route 10.244.0.0/16",
     ]
+
+
+def test_service_ranges_go_via_one_node_over_the_blackholes() -> None:
+    """MetalLB layer-2 style: one node answers for the service CIDR and the pool; its
+    metric-0 route wins over the metric-1000 blackhole, which stays as the fallback."""
+    lay = layout(0, 2)
+    steps = netns.service_route_steps(lay, lay.node("jota-worker-1"))
+    assert [s.apply for s in steps] == [
+        ("ip", "route", "replace", "10.96.0.0/12", "via", "172.31.0.11", "dev", "jota0"),
+        ("ip", "route", "replace", "172.30.255.0/24", "via", "172.31.0.11", "dev", "jota0"),
+    ]
+    assert steps[0].undo == ("ip", "route", "del", "10.96.0.0/12", "via", "172.31.0.11")
+    assert [s.undo for s in netns.blackhole_steps(lay)][1] == (
+        "ip", "route", "del", "blackhole", "10.96.0.0/12", "metric", "1000")
+    assert len(netns.service_routes_off(lay)) == 4  # via either node
 
 
 def test_cut_and_restore_flip_the_host_end_of_the_link() -> None:
@@ -165,8 +182,8 @@ def test_apply_twice_changes_nothing_the_second_time() -> None:
 def test_undo_removes_everything_and_nothing_twice() -> None:
     lay = layout(0, 2)
     plan = netns.setup_plan(lay)
-    machine = Machine(plan)
-    netns.apply(plan, runner=machine)
+    machine = Machine(plan + netns.service_routes_off(lay))
+    netns.apply(plan + netns.service_route_steps(lay, lay.nodes[0]), runner=machine)
     assert netns.undo(netns.teardown_plan(lay), runner=machine) == []
     assert [s.what for s in netns.teardown_plan(lay)
             if netns.is_done(s, machine)] == []

@@ -484,33 +484,24 @@ def test_describe_namespace() -> None:
 
 
 def test_describe_generic_kind() -> None:
-    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-           "metadata": {"name": "web", "namespace": "default", "uid": "h1",
-                        "creationTimestamp": "2024-05-01T10:00:00Z"},
-           "spec": {"maxReplicas": 10, "scaleTargetRef": {"apiVersion": "apps/v1",
-                                                          "kind": "Deployment", "name": "web"},
-                    "metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]}}
-    assert describe(by_kind("HorizontalPodAutoscaler"), hpa, [], now=NOW) == (
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "web", "namespace": "default", "uid": "h1",
+                          "creationTimestamp": "2024-05-01T10:00:00Z"},
+             "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40}}
+    assert describe(by_kind("Lease"), lease, [], now=NOW) == (
         "Name:         web\n"
         "Namespace:    default\n"
         "Labels:       <none>\n"
         "Annotations:  <none>\n"
-        "API Version:  autoscaling/v2\n"
-        "Kind:         HorizontalPodAutoscaler\n"
+        "API Version:  coordination.k8s.io/v1\n"
+        "Kind:         Lease\n"
         "Metadata:\n"
         "  Creation Timestamp:  2024-05-01T10:00:00Z\n"
         "  UID:                 h1\n"
         "Spec:\n"
-        "  Max Replicas:  10\n"
-        "  Metrics:\n"
-        "    Resource:\n"
-        "      Name:  cpu\n"
-        "    Type:    Resource\n"
-        "  Scale Target Ref:\n"
-        "    API Version:  apps/v1\n"
-        "    Kind:         Deployment\n"
-        "    Name:         web\n"
-        "Events:           <none>\n"
+        "  Holder Identity:         node-1\n"
+        "  Lease Duration Seconds:  40\n"
+        "Events:                    <none>\n"
     )
 
 

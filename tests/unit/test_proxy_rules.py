@@ -390,3 +390,22 @@ COMMIT
                            '--comment "ns1/web:p80 has no endpoints"')
     assert "-X KUBE-SVC-PPBSTXGMF4OXFMWK" in text and "-X KUBE-SEP-VVESATJN7KGLRFIC" in text
     assert ":KUBE-POSTROUTING" not in text  # unchanged chains are not rewritten
+
+
+@pytest.mark.parametrize(("external", "internal"), [
+    ("Local", "Local"), ("Local", "Cluster"), ("Cluster", "Local"), ("Cluster", "Cluster")])
+def test_every_jump_goes_to_a_declared_chain(external: str, internal: str) -> None:
+    """Both traffic policies Local on a NodePort: pods and the node reaching the node
+    port are still treated as "Cluster" (KUBE-EXT -> KUBE-SVC), so that chain must exist
+    (iptables-restore refused the whole sync when it did not)."""
+    service = svc("web", "172.30.0.41", [{**P80[0], "nodePort": 30080}], "NodePort",
+                  externalTrafficPolicy=external, internalTrafficPolicy=internal)
+    slices = [eps("web", [{"addresses": ["10.244.1.2"], "nodeName": NODE},
+                          {"addresses": ["10.244.2.2"], "nodeName": "node-b"}])]
+    text = render([service], slices, node_name=NODE, cluster_cidr=CIDR)
+    declared = {line[1:].split()[0] for line in text.splitlines() if line.startswith(":")}
+    targets = {line.split(" -j ")[1].split()[0] for line in text.splitlines()
+               if " -j KUBE-" in line}
+    assert targets <= declared, targets - declared
+    svl = service_chain("KUBE-SVL-", "ns1/web:p80", "tcp")
+    assert (f":{svl} " in text) == ("Local" in (external, internal))

@@ -70,9 +70,12 @@ def test_preemption_policy_never() -> None:
                        "eligible due to preemptionPolicy=Never..")
 
 
-def test_priority_class_names_resolve_through_the_lookup() -> None:
-    classes = {"high": (1000, "PreemptLowerPriority"), "": (7, "PreemptLowerPriority")}
-    hi = PodInfo.of(pod("p", priorityClassName="high"), classes.get)
-    default = PodInfo.of(pod("q"), classes.get)
-    system = PodInfo.of(pod("s", priorityClassName="system-node-critical"), classes.get)
-    assert (hi.priority, default.priority, system.priority) == (1000, 7, 2000001000)
+def test_priority_comes_from_what_admission_set() -> None:
+    # The apiserver's Priority admission resolves priorityClassName into spec.priority
+    # and spec.preemptionPolicy; the scheduler reads only those.
+    hi = PodInfo.of(pod("p", priorityClassName="high", priority=1000))
+    plain = PodInfo.of(pod("q"))
+    polite = PodInfo.of(pod("s", priority=5, preemptionPolicy="Never"))
+    assert (hi.priority, plain.priority, polite.priority) == (1000, 0, 5)
+    assert (plain.preemption_policy, polite.preemption_policy) == ("PreemptLowerPriority",
+                                                                   "Never")

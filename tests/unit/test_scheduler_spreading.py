@@ -153,6 +153,13 @@ def _with_claim(name: str) -> Obj:
       _class("local", "WaitForFirstConsumer", "kubernetes.io/no-provisioner"),
       _pv("lpv", "a", "local", claimed=False)], "c", ["a"],
      "node(s) didn't find available persistent volumes to bind"),
+    # The built-in local-path class provisions on whichever node is chosen.
+    ([_pvc("c", cls="local-path"),
+      _class("local-path", "WaitForFirstConsumer", "jota.io/local-path")], "c", ["a", "b"],
+     None),
+    ([{**_pvc("c", volume="pv"), "metadata": {"name": "c", "namespace": "default",
+                                              "deletionTimestamp": "2026-01-01T00:00:00Z"}},
+      _pv("pv", None)], "c", [], 'persistentvolumeclaim "c" is being deleted'),
 ])
 def test_volume_binding(objs: list[Obj], claim: str, fits_on: list[str],
                         reason: str | None) -> None:

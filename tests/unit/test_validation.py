@@ -641,9 +641,8 @@ def service() -> dict[str, Any]:
     (lambda s: s["ports"][0].update(nodePort=30080),
      "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"),
     (lambda s: (s.update(type="NodePort", externalTrafficPolicy="Cluster"),
-                s["ports"][0].update(nodePort=80)),
-     "spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. "
-     "The range of valid ports is 30000-32767"),
+                s["ports"][0].update(nodePort=70000)),
+     "spec.ports[0].nodePort: Invalid value: 70000: must be between 1 and 65535, inclusive"),
     (lambda s: s["ports"].append({"port": 443, "protocol": "TCP", "targetPort": 443}),
      "spec.ports[0].name: Required value"),
     (lambda s: s.update(clusterIP="10.0.0.300"),

@@ -145,6 +145,14 @@ class ScaleRequest(_message.Message):
     body: bytes
     def __init__(self, ref: _Optional[_Union[ResourceRef, _Mapping]] = ..., body: _Optional[bytes] = ...) -> None: ...
 
+class EvictRequest(_message.Message):
+    __slots__ = ("ref", "body")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    ref: ResourceRef
+    body: bytes
+    def __init__(self, ref: _Optional[_Union[ResourceRef, _Mapping]] = ..., body: _Optional[bytes] = ...) -> None: ...
+
 class DiscoveryRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

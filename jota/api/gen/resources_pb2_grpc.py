@@ -89,6 +89,11 @@ class ResourcesStub:
                 request_serializer=jota_dot_api_dot_gen_dot_resources__pb2.ScaleRequest.SerializeToString,
                 response_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
                 _registered_method=True)
+        self.Evict = channel.unary_unary(
+                '/jota.v1.Resources/Evict',
+                request_serializer=jota_dot_api_dot_gen_dot_resources__pb2.EvictRequest.SerializeToString,
+                response_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
+                _registered_method=True)
         self.Discovery = channel.unary_unary(
                 '/jota.v1.Resources/Discovery',
                 request_serializer=jota_dot_api_dot_gen_dot_resources__pb2.DiscoveryRequest.SerializeToString,
@@ -171,6 +176,12 @@ class ResourcesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Evict(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Discovery(self, request, context):
         """What kinds exist (kubectl api-resources), and their documentation (kubectl explain).
         """
@@ -240,6 +251,11 @@ def add_ResourcesServicer_to_server(servicer, server):
             'UpdateScale': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateScale,
                     request_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.ScaleRequest.FromString,
+                    response_serializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.SerializeToString,
+            ),
+            'Evict': grpc.unary_unary_rpc_method_handler(
+                    servicer.Evict,
+                    request_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.EvictRequest.FromString,
                     response_serializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.SerializeToString,
             ),
             'Discovery': grpc.unary_unary_rpc_method_handler(
@@ -549,6 +565,33 @@ class Resources:
             target,
             '/jota.v1.Resources/UpdateScale',
             jota_dot_api_dot_gen_dot_resources__pb2.ScaleRequest.SerializeToString,
+            jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Evict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jota.v1.Resources/Evict',
+            jota_dot_api_dot_gen_dot_resources__pb2.EvictRequest.SerializeToString,
             jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
             options,
             channel_credentials,

@@ -24,6 +24,10 @@ from jota.api.validation.common import (
 )
 from jota.api.validation.meta import validate_label_selector
 
+HIGHEST_USER_DEFINABLE_PRIORITY = 1_000_000_000
+# The system PriorityClasses (name -> value); the apiserver creates them at start.
+SYSTEM_PRIORITY_CLASSES = {"system-node-critical": 2_000_001_000,
+                           "system-cluster-critical": 2_000_000_000}
 METRIC_TYPES = ["ContainerResource", "External", "Object", "Pods", "Resource"]
 TARGET_TYPES = ["AverageValue", "Utilization", "Value"]
 _SOURCE_FIELD = {"ContainerResource": "containerResource", "External": "external",
@@ -143,9 +147,30 @@ def validate_crd(o: Obj, old: Obj | None) -> Errs:
 def validate_priority_class(o: Obj, old: Obj | None) -> Errs:
     errs = one_of("preemptionPolicy", o.get("preemptionPolicy"),
                   ["Never", "PreemptLowerPriority"])
+    name, value = obj(o.get("metadata")).get("name"), as_int(o.get("value"))
+    if isinstance(name, str) and name.startswith("system-"):
+        why = _unknown_system_class(name, value, bool(o.get("globalDefault")))
+        if why:
+            errs.append(errors.forbidden("metadata.name", "priority class names with "
+                                         "'system-' prefix are reserved for system use only. "
+                                         f"error: {why}"))
+    elif value is not None and value > HIGHEST_USER_DEFINABLE_PRIORITY:
+        errs.append(errors.forbidden("value", "maximum allowed value of a user defined "
+                                     f"priority is {HIGHEST_USER_DEFINABLE_PRIORITY}"))
     if old is not None and o.get("value") != old.get("value"):
         errs.append(errors.forbidden("value", "may not be changed in an update."))
     return errs
+
+
+def _unknown_system_class(name: str, value: int | None, global_default: bool) -> str:
+    """Why `name` is not one of the system classes as they are (IsKnownSystemPriorityClass)."""
+    if name not in SYSTEM_PRIORITY_CLASSES:
+        return f"{name} is not a known system priority class"
+    if value != SYSTEM_PRIORITY_CLASSES[name]:
+        return f"value of {name} PriorityClass must be {SYSTEM_PRIORITY_CLASSES[name]}"
+    if global_default:
+        return f"globalDefault of {name} PriorityClass must be false"
+    return ""
 
 
 def validate_lease(o: Obj, old: Obj | None) -> Errs:

@@ -25,7 +25,6 @@ from jota.api.validation.meta import validate_labels
 from jota.api.validation.pod import PROTOCOLS, port_or_name
 
 TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
-NODE_PORT_RANGE = (30000, 32767)
 _NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 
 
@@ -105,8 +104,9 @@ def _ports(ports: list[Any], stype: str) -> Errs:
             if stype not in _NODE_PORT_TYPES:
                 errs.append(errors.forbidden(child(path, "nodePort"),
                                              f"may not be used when `type` is '{stype}'"))
-            elif not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
-                errs.append(invalid(child(path, "nodePort"), node_port,
-                                    "provided port is not in the valid range. The range of "
-                                    f"valid ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"))
+            else:
+                # The range (--service-node-port-range) is the apiserver's allocator's to
+                # check, as in Kubernetes: validation knows no flags.
+                errs += each(child(path, "nodePort"), node_port,
+                             names.is_valid_port_num(node_port))
     return errs

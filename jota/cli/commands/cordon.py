@@ -8,29 +8,25 @@ As kubectl's verbs, with kubectl's words:
   node has DaemonSet pods without `--ignore-daemonsets`, pods no controller would
   recreate without `--force`, or emptyDir pods without `--delete-emptydir-data`.
 
-Jota's apiserver has no `pods/eviction` subresource, so drain checks the
-PodDisruptionBudgets itself, as the eviction subresource would: a pod may go when
-every budget selecting it has a disruption to spare, counted from the matching
-pods' readiness now (`disruptions_allowed`); otherwise kubectl's "will retry after
-5s" until it may or `--timeout` passes. Then the pod is deleted (gracefully, or
-with `--grace-period`) and drain waits for it to be gone.
+Each pod goes through the apiserver's `pods/eviction` subresource, which honours
+its PodDisruptionBudget: while the budget allows no disruption the eviction is
+refused (429) and drain prints kubectl's "will retry after 5s" and tries again,
+until it is allowed or `--timeout` passes. Then drain waits for the pod to be gone.
 
-The decisions (`filter_pods`, `disruptions_allowed`, `eviction_blocked`) are pure.
+The decisions (`filter_pods`, `cordon_result`) are pure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from jota.api import errors
-from jota.api.meta import Obj, labels_of, name_of, namespace_of
-from jota.api.selectors import from_label_selector_object
+from jota.api.meta import Obj, name_of, namespace_of
 from jota.cli.commands.wait import parse_duration
 from jota.cli.context import Context, UsageError
 
@@ -43,9 +39,6 @@ LOCAL_STORAGE_FATAL = "Pods with local storage (use --delete-emptydir-data to ov
 LOCAL_STORAGE_WARNING = "deleting Pods with local storage"
 UNMANAGED_FATAL = "Pods that declare no controller (use --force to override)"
 UNMANAGED_WARNING = "deleting Pods that declare no controller"
-PDB_VIOLATION = "Cannot evict pod as it would violate the pod's disruption budget."
-MANY_PDBS = "This pod has more than one PodDisruptionBudget, which the eviction " \
-            "subresource does not support."
 
 
 # ---- pure parts ---------------------------------------------------------------------------
@@ -113,69 +106,6 @@ def filter_pods(pods: list[Obj], *, ignore_daemonsets: bool, delete_emptydir: bo
     return result
 
 
-def _is_healthy(pod: Obj) -> bool:
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    return any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
-
-
-def _scaled(value: Any, total: int, round_up: bool) -> int:
-    """An IntOrString against `total` (GetScaledValueFromIntOrPercent)."""
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    if text.endswith("%"):
-        exact = int(text[:-1]) * total / 100
-        return math.ceil(exact) if round_up else math.floor(exact)
-    return int(text)
-
-
-def pdb_selects(pdb: Obj, pod: Obj) -> bool:
-    """policy/v1: a null selector selects nothing, an empty one every pod."""
-    if namespace_of(pdb) != namespace_of(pod):
-        return False
-    selector = (pdb.get("spec") or {}).get("selector")
-    if selector is None:
-        return False
-    return from_label_selector_object(selector).matches(labels_of(pod))
-
-
-def budget(pdb: Obj, pods: list[Obj]) -> tuple[int, int]:
-    """(currentHealthy, desiredHealthy) of a PDB over the pods it selects (the disruption
-    controller's count, taking the selected pods as the expected scale)."""
-    selected = [p for p in pods if pdb_selects(pdb, p)
-                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
-    expected = len(selected)
-    healthy = sum(1 for p in selected if _is_healthy(p))
-    spec = pdb.get("spec") or {}
-    if spec.get("maxUnavailable") is not None:
-        desired = max(0, expected - _scaled(spec["maxUnavailable"], expected, True))
-    elif spec.get("minAvailable") is not None:
-        desired = _scaled(spec["minAvailable"], expected, True)
-    else:
-        desired = 0  # policy/v1 without either: nothing is protected
-    return healthy, desired
-
-
-def disruptions_allowed(pdb: Obj, pods: list[Obj]) -> int:
-    healthy, desired = budget(pdb, pods)
-    return max(0, healthy - desired)
-
-
-def eviction_blocked(pod: Obj, pdbs: list[Obj], pods: list[Obj]) -> str | None:
-    """Why the eviction subresource would refuse `pod` now (429), None if it may go."""
-    matching = [pdb for pdb in pdbs if pdb_selects(pdb, pod)]
-    if not matching:
-        return None
-    if len(matching) > 1:
-        return MANY_PDBS
-    healthy, desired = budget(matching[0], pods)
-    if not _is_healthy(pod) and healthy >= desired:
-        return None  # an unhealthy pod may go while the budget holds (IfHealthyBudget)
-    return None if healthy - desired >= 1 else PDB_VIOLATION
-
-
 def cordon_result(node: Obj, unschedulable: bool) -> str:
     """`cordoned`, or `already cordoned` when there is nothing to change."""
     verb = "cordoned" if unschedulable else "uncordoned"
@@ -224,24 +154,26 @@ class _Drainer:
 
     async def evict(self, pod: Obj) -> None:
         ns, name = namespace_of(pod), name_of(pod)
-        self.ctx.print(f"evicting pod {ns}/{name}")
+        grace = self.grace if self.grace >= 0 else None
         while True:
-            pdbs = (await self.ctx.client.list("poddisruptionbudgets", ns))["items"]
-            blocked = None
-            if pdbs:
-                pods = (await self.ctx.client.list("pods", ns))["items"]
-                blocked = eviction_blocked(pod, pdbs, pods)
-            if blocked is None:
-                break
-            if time.monotonic() + RETRY_SECONDS > self.deadline:
+            self.ctx.print(f"evicting pod {ns}/{name}")
+            if time.monotonic() >= self.deadline:
                 raise UsageError(f'error when evicting pods/"{name}" -n "{ns}": global '
                                  f"timeout reached: {self.timeout_text}")
-            self.ctx.warn(f'error when evicting pods/"{name}" -n "{ns}" (will retry after '
-                          f"{RETRY_SECONDS:g}s): {blocked}")
-            await asyncio.sleep(RETRY_SECONDS)
+            try:
+                await self.ctx.client.evict(name, ns, grace_period_seconds=grace)
+                break
+            except errors.NotFound:
+                return
+            except errors.TooManyRequests as e:
+                self.ctx.warn(f'error when evicting pods/"{name}" -n "{ns}" (will retry '
+                              f"after {RETRY_SECONDS:g}s): {e.message}")
+                await asyncio.sleep(min(RETRY_SECONDS, max(0.0, self.deadline
+                                                           - time.monotonic())))
+            except errors.APIError as e:
+                raise UsageError(f'error when evicting pods/"{name}" -n "{ns}": '
+                                 f"{e.message}") from None
         uid = (pod.get("metadata") or {}).get("uid")
-        with contextlib.suppress(errors.NotFound):
-            await self.ctx.client.delete("pods", name, ns, grace_period_seconds=self.grace)
         await self._wait_gone(ns, name, uid)
         self.ctx.print(f"pod/{name} evicted")
 

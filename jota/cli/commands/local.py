@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--nodes", type=int, default=1,
                     help="how many nodes (default 1: one node on this machine's Docker engine)")
     up.add_argument("--prometheus", action="store_true",
-                    help="also run Prometheus scraping every component (not yet available)")
+                    help="also run Prometheus (this machine's `prometheus` binary) on "
+                         "127.0.0.1:9090 with deploy/prometheus/prometheus.yml, scraping "
+                         "every component; `jota local down` stops it")
     up.set_defaults(run=run_up)
     verbs.add_parser("down", help="stop the local cluster and remove everything it made"
                      ).set_defaults(run=run_down)
@@ -68,18 +70,17 @@ class _Steps:
 
 
 async def run_up(ctx: Context, args: argparse.Namespace) -> int:
-    if args.prometheus:
-        raise UsageError("--prometheus is not available yet: the local cluster runs without "
-                         "Prometheus for now")
     if args.nodes < 1:
         raise UsageError(f"--nodes must be at least 1, not {args.nodes}")
     progress = _Steps(ctx)
     try:
-        address = await asyncio.to_thread(cluster.up, progress, args.nodes)
+        address = await asyncio.to_thread(cluster.up, progress, args.nodes,
+                                          args.prometheus)
         names = [r.name for r in cluster.node_rows()]
         progress(f"Waiting for the node(s) to be Ready: {', '.join(names)}")
         await wait_nodes_ready(address, names, READY_TIMEOUT)
     except (RuntimeError, OSError, TimeoutError, ValueError) as e:
+        # FileNotFoundError (a missing binary) is an OSError too.
         if cluster.read_state().components:
             progress("Start failed: removing what was made")
             await asyncio.to_thread(cluster.down, lambda _m: None)
@@ -87,6 +88,10 @@ async def run_up(ctx: Context, args: argparse.Namespace) -> int:
     config.set_context(cluster.CONTEXT, server=address, namespace="default", use=True)
     ctx.print(f"\nThe local cluster is up: apiserver at {address}, context "
               f"\"{cluster.CONTEXT}\" written to {config.config_path()}.")
+    prom = cluster.read_state().component("prometheus")
+    if prom is not None:
+        ctx.print(f"Prometheus is at http://{prom.address} (dashboard for Grafana: "
+                  f"deploy/grafana/jota.json).")
     ctx.print("Try:\n  jota get nodes -o wide\n  jota apply -f examples/\n  jota get all")
     return 0
 

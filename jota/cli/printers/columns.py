@@ -38,6 +38,7 @@ from jota.cli.printers.fields import (
     selector_string,
 )
 from jota.cli.printers.pod_status import pod_ip, readiness_gates, summarize_pod
+from jota.cli.printers.usage import metrics_row
 
 __all__ = ["Column", "KindColumns", "format_endpoints", "format_labels", "kind_columns",
            "service_ports"]
@@ -446,6 +447,8 @@ _KINDS: dict[str, KindColumns] = {
     "ConfigMap": KindColumns(_cols("Name", "Data", "Age"), _configmap),
     "Secret": KindColumns(_cols("Name", "Type", "Data", "Age"), _secret),
     "ServiceAccount": KindColumns(_cols("Name", "Secrets", "Age"), _serviceaccount),
+    "NodeMetrics": KindColumns(_cols("Name", "CPU", "Memory", "Window"), metrics_row),
+    "PodMetrics": KindColumns(_cols("Name", "CPU", "Memory", "Window"), metrics_row),
     "Event": KindColumns(_cols("Last Seen", "Type", "Reason", "Object", "Subobject+",
                                "Source+", "Message", "First Seen+", "Count+", "Name+"),
                          _event),
