@@ -185,7 +185,7 @@ async def run(quick: bool) -> Section:
         if state.component("ingress") is None:
             raise RuntimeError("the local cluster runs no jota-ingress (needs root and nginx)")
         api = next(c.address for c in state.components if c.name == "apiserver")
-        client = Client(api)
+        client = Client(api, credentials=cluster.admin_credentials().channel())
         try:
             pod_ip, cluster_ip = await _deploy(client)
             publish = cluster.ingress_publish_address(state.layout())

@@ -175,10 +175,13 @@ async def run(config: Config, metrics_address: str = "") -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
-    if not _is_loopback(args.listen) and args.tls_cert_file is None:
-        logger.warning("serving plaintext gRPC without authentication on a non-loopback "
-                       "address; use only for development",
-                       extra={"listen": args.listen})
+    if args.tls_cert_file is None:
+        if not _is_loopback(args.listen):
+            logger.error("--listen %s: without --tls-cert-file the apiserver serves "
+                         "plaintext, to loopback addresses only", args.listen)
+            sys.exit(1)
+        logger.warning("serving plaintext gRPC, every caller an admin: for development "
+                       "and tests only (see --tls-cert-file)", extra={"listen": args.listen})
     try:
         transformers = (encryption.load(args.encryption_provider_config)
                         if args.encryption_provider_config else None)

@@ -20,7 +20,7 @@ from controlplane.dns.server import DNSServer, Upstream, resolv_conf_nameservers
 from controlplane.dns.sync import IndexSync
 from jota import log
 from jota.api import errors
-from jota.client import Client
+from jota.client import Client, kubeconfig
 
 logger = logging.getLogger("jota-dns")
 
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "other names upstream.")
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
+    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
+                   help="server and client certificate to reach a TLS apiserver with "
+                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
+                        "it, plaintext to --apiserver")
     p.add_argument("--listen", type=_listen, default=("0.0.0.0", 53),
                    help="address:port to serve UDP and TCP on (default 0.0.0.0:53)")
     p.add_argument("--cluster-domain", default="cluster.local",
@@ -104,7 +108,8 @@ async def amain(args: argparse.Namespace) -> None:
                 raise ValueError(f"{flag}: invalid IP address {ip!r}") from None
     upstreams = args.upstream if args.upstream is not None \
         else default_upstreams(args.resolv_conf)
-    client = Client(args.apiserver)
+    server_address, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
+    client = Client(server_address, credentials=credentials)
     sync = IndexSync(client)
     server = DNSServer(sync.index, zone, upstreams)
     host, port = args.listen

@@ -84,7 +84,7 @@ def resolve(server_flag: str | None, namespace_flag: str | None,
 
 
 def set_context(name: str, *, server: str | None = None, namespace: str | None = None,
-                use: bool = False) -> None:
+                use: bool = False, credentials: kubeconfig.Credentials | None = None) -> None:
     doc = load()
     ctx = find_context(doc, name)
     if ctx is None:
@@ -95,6 +95,11 @@ def set_context(name: str, *, server: str | None = None, namespace: str | None =
         settings["server"] = server
     if namespace is not None:
         settings["namespace"] = namespace
+    if credentials is not None:  # replaces whatever credentials the context had
+        for key in [k for k in settings if k not in ("server", "namespace")]:
+            del settings[key]
+        settings.update({k: v for k, v in kubeconfig.context_settings(
+            "", credentials).items() if k not in ("server", "namespace")})
     if use or not doc.get("current-context"):
         doc["current-context"] = name
     save(doc)

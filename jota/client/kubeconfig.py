@@ -142,5 +142,8 @@ def connect_args(apiserver: str, path: Path | None) -> tuple[str, grpc.ChannelCr
     and certificate), else plaintext to `--apiserver` (the loopback development mode)."""
     if path is None:
         return apiserver, None
-    server, creds = load(path)
+    try:
+        server, creds = load(path)
+    except ConfigError as e:  # a daemon's flag: say what is wrong and stop, no traceback
+        raise SystemExit(f"error: {e}") from None
     return server, creds.channel()

@@ -41,8 +41,9 @@ from typing import Any
 
 import docker
 
+from jota.client import kubeconfig
 from jota.client.client import Client
-from jota.local import leftovers, netns
+from jota.local import leftovers, netns, tls
 from jota.local.docker import (
     DEFAULT_SOCKET,
     answers,
@@ -185,6 +186,9 @@ def up(progress: Progress, nodes: int = 1, prometheus: bool = False) -> str:
             _save(state)  # before the first change, so `down` can undo a half-made network
             _make_network(lay, progress)
             listen_host = lay.gateway
+        progress(f"Making the cluster's CA and certificates ({root / 'pki'})")
+        tls.make(root / "pki", server=f"{listen_host}:{APISERVER_PORT}",
+                 hosts=sorted({"127.0.0.1", listen_host}))
         api_address = _start_control_plane(state, root, listen_host, progress)
         progress("Checking this machine's Docker engine and building the test image "
                  f"{TEST_IMAGE}")
@@ -195,16 +199,18 @@ def up(progress: Progress, nodes: int = 1, prometheus: bool = False) -> str:
             progress(f"Starting the node agent ({NODE_NAME})")
             # The agents' default metrics port, where the apiserver's metrics API (jota
             # top, autoscaling) scrapes /metrics/resource.
+            tls.add_node(pki(), NODE_NAME, "127.0.0.1", api_address)
             node = start_node_agent(api_address, root / "logs", node_name=NODE_NAME,
                                     root_dir=root / "node", metrics_port=10255,
-                                    extra_args=_cluster_dns_args(state))
+                                    extra_args=_cluster_dns_args(state) +
+                                    pki().node_args(NODE_NAME))
             state.put(Component(f"node/{NODE_NAME}", node.proc.pid, node.address,
                                 str(node.log)))
             _save(state)
             _start_host_proxy(state, root, api_address, progress)
         else:
             _start_vms(state, lay, api_address, state.nodes, progress, load=[TEST_IMAGE])
-        _start_ingress(state, root, api_address, lay, progress)
+        _start_ingress(state, root, api_address, lay, progress, _kubeconfig("ingress"))
         if prometheus:
             _start_prometheus(state, root, progress)
     except BaseException:
@@ -236,7 +242,8 @@ def _start_host_proxy(state: State, root: Path, apiserver: str, progress: Progre
                  "(Service IPs will not answer)")
         return
     progress(f"Starting jota-proxy ({NODE_NAME}) on this machine's iptables")
-    proxy = start_proxy(apiserver, root / "logs", node_name=NODE_NAME, node_ip="127.0.0.1")
+    proxy = start_proxy(apiserver, root / "logs", node_name=NODE_NAME, node_ip="127.0.0.1",
+                        extra_args=_kubeconfig("proxy"))
     state.put(Component(f"proxy/{NODE_NAME}", proxy.proc.pid, "", str(proxy.log)))
     _save(state)
     _wait_proxy(NODE_NAME, [], proxy.proc, proxy.log)
@@ -271,7 +278,7 @@ def _start_dns(state: State, root: Path, apiserver: str, lay: netns.Layout | Non
     host = dns_listen_host(lay)
     progress(f"Starting jota-dns on {host}:53 (Service {DNS_SERVICE_IP} in kube-system)")
     dns = start_dns(apiserver, root / "logs", listen=f"{host}:53", upstream=None,
-                    advertise_address=host)
+                    advertise_address=host, extra_args=_kubeconfig("dns"))
     state.put(Component("dns", dns.proc.pid, dns.address, str(dns.log)))
     _save(state)
 
@@ -361,10 +368,12 @@ def _start_control_plane(state: State, root: Path, listen_host: str,
               f"scheduler=127.0.0.1:{SCHEDULER_METRICS_PORT}")
     cm = start_controller_manager(api.address, logs,
                                   metrics_port=CONTROLLER_MANAGER_METRICS_PORT,
-                                  extra_args=["--control-plane-metrics", others])
+                                  extra_args=["--control-plane-metrics", others,
+                                              *_kubeconfig("controller-manager")])
     state.put(Component("controller-manager", cm.proc.pid, cm.extra["metrics"], str(cm.log)))
     progress("Starting the scheduler")
-    sched = start_scheduler(api.address, logs, metrics_port=SCHEDULER_METRICS_PORT)
+    sched = start_scheduler(api.address, logs, metrics_port=SCHEDULER_METRICS_PORT,
+                            extra_args=_kubeconfig("scheduler"))
     state.put(Component("scheduler", sched.proc.pid, sched.extra["metrics"], str(sched.log)))
     _save(state)
     return api.address
@@ -382,14 +391,31 @@ def _start_prometheus(state: State, root: Path, progress: Progress) -> None:
     _save(state)
 
 
+def pki() -> tls.Files:
+    """The cluster's certificates and kubeconfigs, made by `up` (jota.local.tls)."""
+    return tls.Files(state_dir() / "pki")
+
+
+def admin_credentials() -> kubeconfig.Credentials:
+    """The admin's certificate (what `jota local up` puts in ~/.jota/config)."""
+    path = pki().kubeconfig("admin")
+    return kubeconfig.load(path)[1] if path.exists() else kubeconfig.Credentials()
+
+
+def _kubeconfig(component: str) -> list[str]:
+    return ["--kubeconfig", str(pki().kubeconfig(component))]
+
+
 def _start_apiserver(etcd: str, logs: Path, host: str) -> _Started:
     if host == "127.0.0.1":
         d = start_apiserver(etcd, logs, port=APISERVER_PORT,
-                            metrics_port=APISERVER_METRICS_PORT)
+                            metrics_port=APISERVER_METRICS_PORT,
+                            extra_args=pki().apiserver_args())
         return _Started(d.proc, d.address, d.log)
     cmd = [sys.executable, "-m", "controlplane.apiserver.main", "--etcd-servers", etcd,
            "--listen", f"{host}:{APISERVER_PORT}",
-           "--metrics-bind-address", f"127.0.0.1:{APISERVER_METRICS_PORT}"]
+           "--metrics-bind-address", f"127.0.0.1:{APISERVER_METRICS_PORT}",
+           *pki().apiserver_args()]
     log = logs / "apiserver.log"
     proc = _spawn(cmd, log)
     wait_for_port(host, APISERVER_PORT, 60.0, proc, log)
@@ -442,7 +468,7 @@ def proxy_command(n: netns.NodeNet, vm: NodeVM, apiserver: str) -> list[str]:
     return netns.in_netns(n, [
         sys.executable, "-m", "node.proxy.main", "--apiserver", apiserver,
         "--node-name", vm.name, "--node-ip", vm.address,
-        "--cluster-cidr", netns.CLUSTER_CIDR])
+        "--cluster-cidr", netns.CLUSTER_CIDR, *_kubeconfig("proxy")])
 
 
 def _start_vms(state: State, lay: netns.Layout, apiserver: str, vms: list[NodeVM],
@@ -475,8 +501,10 @@ def _start_vms(state: State, lay: netns.Layout, apiserver: str, vms: list[NodeVM
             continue
         progress(f"Starting the node agent of {vm.name} ({vm.address}, pods {vm.pod_cidr})")
         log = logs / f"node-{vm.name}.log"
+        if not pki().node(vm.name)[0].exists():
+            tls.add_node(pki(), vm.name, vm.address, apiserver)
         proc = _spawn(agent_command(lay.node(vm.name), vm, apiserver,
-                                    _cluster_dns_args(state)), log)
+                                    _cluster_dns_args(state) + pki().node_args(vm.name)), log)
         state.put(Component(f"node/{vm.name}", proc.pid, f"{vm.address}:{AGENT_PORT}",
                             str(log)))
         _save(state)
@@ -647,7 +675,8 @@ def _cluster_id(state: Any) -> str:
         return ""
 
     async def read() -> str:
-        async with Client(api.address, timeout=5, retries=1) as c:
+        async with Client(api.address, timeout=5, retries=1,
+                          credentials=admin_credentials().channel()) as c:
             ns = await c.get("namespaces", "kube-system")
             return str(ns["metadata"]["uid"])
 

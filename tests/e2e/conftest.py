@@ -13,12 +13,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from jota.client import kubeconfig
+from jota.client.client import Client
 from jota.local import cluster, leftovers
 from jota.local.docker import answers, ensure_dockerd
 
@@ -103,3 +105,12 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
         assert down.returncode == 0, f"jota local down failed:\n{down.stdout}\n{down.stderr}"
         assert what_is_left() == []
         assert answers(), "the machine's own dockerd must survive jota local down"
+
+
+@pytest.fixture
+async def client(local_cluster: LocalCluster) -> AsyncIterator[Client]:
+    """A client with the admin certificate `jota local up` made (the cluster runs TLS)."""
+    _, creds = kubeconfig.load(local_cluster.state_dir / "pki" / "admin.conf")
+    c = Client(local_cluster.apiserver, credentials=creds.channel())
+    yield c
+    await c.close()

@@ -10,11 +10,9 @@ import asyncio
 import ipaddress
 import time
 import urllib.request
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import docker
-import pytest
 
 from jota.api.meta import Obj
 from jota.client.client import Client
@@ -24,13 +22,6 @@ from tests.e2e.conftest import LocalCluster, what_is_left
 
 W1, W2 = "jota-worker-1", "jota-worker-2"
 LEASE_PERIOD = 10.0  # the agent renews its Lease every 10 s
-
-
-@pytest.fixture
-async def client(local_cluster: LocalCluster) -> AsyncIterator[Client]:
-    c = Client(local_cluster.apiserver)
-    yield c
-    await c.close()
 
 
 def engine_id(docker_host: str) -> str:

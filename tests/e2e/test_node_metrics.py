@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
-from collections.abc import AsyncIterator
-
-import pytest
 
 from jota.api.meta import Obj
 from jota.client.client import Client
@@ -17,13 +14,6 @@ from tests.e2e.conftest import LocalCluster
 
 W1, W2 = "jota-worker-1", "jota-worker-2"
 METRICS_PORT = 10255
-
-
-@pytest.fixture
-async def client(local_cluster: LocalCluster) -> AsyncIterator[Client]:
-    c = Client(local_cluster.apiserver)
-    yield c
-    await c.close()
 
 
 def sleeper(name: str, node: str) -> Obj:

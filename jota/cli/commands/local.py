@@ -85,7 +85,8 @@ async def run_up(ctx: Context, args: argparse.Namespace) -> int:
             progress("Start failed: removing what was made")
             await asyncio.to_thread(cluster.down, lambda _m: None)
         raise UsageError(str(e)) from None
-    config.set_context(cluster.CONTEXT, server=address, namespace="default", use=True)
+    config.set_context(cluster.CONTEXT, server=address, namespace="default", use=True,
+                       credentials=cluster.admin_credentials())
     ctx.print(f"\nThe local cluster is up: apiserver at {address}, context "
               f"\"{cluster.CONTEXT}\" written to {config.config_path()}.")
     prom = cluster.read_state().component("prometheus")
@@ -105,7 +106,7 @@ def not_ready(nodes: list[Obj], names: list[str]) -> list[str]:
 
 
 async def wait_nodes_ready(address: str, names: list[str], timeout: float) -> None:
-    client = Client(address)
+    client = Client(address, credentials=cluster.admin_credentials().channel())
     deadline = time.monotonic() + timeout
     waiting = list(names)
     try:
