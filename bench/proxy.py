@@ -111,8 +111,12 @@ async def run(quick: bool) -> Section:
         f"iptables {_iptables_version()}, in a private network namespace. kube-proxy's "
         "iptables mode writes the same rules with one iptables-restore per sync (full at "
         "start and hourly, partial in between), so the baseline row is the cost its full "
-        "sync has on this machine too; its published figures come from other machines and "
-        "are not repeated here.")
+        "sync has on this machine too. Published, not measured here: before partial "
+        "syncs, kube-proxy's maintainers had \"lots of reports of people whose iptables "
+        "runs were 4-5 seconds each\" in large clusters, the reason for its "
+        "--iptables-min-sync-period (kubernetes/kubernetes#92836); partial syncs "
+        "(KEP-3453, on by default since 1.27) write only changed chains, as jota-proxy's "
+        "partial row does.")
     verdict = Verdict(f"a proxy sync after an endpoint change with {SERVICES:,} Services x "
                       f"{ENDPOINTS} endpoints within {AIM_SYNC_S:.0f} s (kube-proxy's "
                       "default --iptables-min-sync-period is 1 s)",

@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -147,6 +148,17 @@ def server_tls(args: argparse.Namespace) -> ServerTLS | None:
                      read(args.kubelet_client_key), args.bootstrap_listen)
 
 
+def node_metrics_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """On a TLS cluster the agents' metrics port is HTTPS: the metrics API scrapes it
+    with the apiserver's kubelet client certificate, trusting the cluster CA."""
+    if args.tls_cert_file is None or args.kubelet_client_certificate is None:
+        return None
+    context = ssl.create_default_context(cafile=str(args.client_ca_file))
+    context.load_cert_chain(str(args.kubelet_client_certificate),
+                            str(args.kubelet_client_key))
+    return context
+
+
 def _is_loopback(listen: str) -> bool:
     host = listen.rsplit(":", 1)[0].strip("[]")
     if host == "localhost":
@@ -190,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     try:
         tls = server_tls(args)
+        scrape_tls = node_metrics_tls(args)
     except (OSError, ValueError) as e:
         logger.error("%s", e)
         sys.exit(1)
@@ -206,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         advertise_address=args.advertise_address,
         metric_resolution=args.metric_resolution,
         node_metrics_port=args.node_metrics_port,
+        node_metrics_tls=scrape_tls,
         event_ttl=max(1, int(args.event_ttl)),
     )
     try:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 import urllib.request
 
@@ -43,8 +44,8 @@ def is_ready(node: Obj) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
-def _fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT) as resp:
+def _fetch(url: str, tls: ssl.SSLContext | None = None) -> str:
+    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT, context=tls) as resp:
         return str(resp.read().decode())
 
 
@@ -52,8 +53,10 @@ class MetricsAPI:
     """The in-memory NodeMetrics/PodMetrics and the task that keeps them fresh."""
 
     def __init__(self, api: API, *, resolution: float = DEFAULT_RESOLUTION,
-                 port: int = DEFAULT_NODE_METRICS_PORT) -> None:
+                 port: int = DEFAULT_NODE_METRICS_PORT, tls: ssl.SSLContext | None = None
+                 ) -> None:
         self.api = api
+        self.tls = tls  # agents serve HTTPS and want the apiserver's client certificate
         self.resolution = resolution
         self.port = port
         self.scrapes: dict[str, tuple[rm.Scrape | None, rm.Scrape]] = {}
@@ -91,9 +94,10 @@ class MetricsAPI:
         async def one(name: str, node: Obj) -> None:
             ip = internal_ip(node)
             host = f"[{ip}]" if ":" in ip else ip
-            url = f"http://{host}:{self.port}/metrics/resource"
+            scheme = "https" if self.tls is not None else "http"
+            url = f"{scheme}://{host}:{self.port}/metrics/resource"
             try:
-                text = await asyncio.to_thread(_fetch, url)
+                text = await asyncio.to_thread(_fetch, url, self.tls)
                 scrape = rm.parse(text, time.time())
             except Exception as e:
                 logger.debug("unable to scrape node", extra={"node": name, "error": str(e)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from dataclasses import dataclass
 
 import grpc
@@ -53,6 +54,7 @@ class Config:
     advertise_address: str = ""  # "" = the --listen host (or the default route's address)
     metric_resolution: float = DEFAULT_RESOLUTION  # --metric-resolution; 0 = no metrics API
     node_metrics_port: int = DEFAULT_NODE_METRICS_PORT  # the agents' --metrics-port
+    node_metrics_tls: ssl.SSLContext | None = None  # HTTPS to agents, kubelet client cert
     event_ttl: int = 3600  # --event-ttl: seconds an event lives after its last write
 
 
@@ -85,7 +87,7 @@ class APIServer:
             ("grpc.so_reuseport", 0),
         ])
         self.metrics = MetricsAPI(self.api, resolution=config.metric_resolution,
-                                  port=config.node_metrics_port)
+                                  port=config.node_metrics_port, tls=config.node_metrics_tls)
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._compactor: asyncio.Task[None] | None = None

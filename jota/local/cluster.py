@@ -62,7 +62,7 @@ from jota.local.processes import (
     start_scheduler,
     wait_for_port,
 )
-from jota.local.prometheus import start_prometheus, write_config
+from jota.local.prometheus import NodeTLS, start_prometheus, write_config
 
 ETCD_CLIENT_PORT = 23790
 ETCD_PEER_PORT = 23800
@@ -383,8 +383,10 @@ def _start_prometheus(state: State, root: Path, progress: Progress) -> None:
     """Prometheus on deploy/prometheus/prometheus.yml, discovering every target from
     the controller-manager; its data goes with the cluster's folder."""
     progress("Starting Prometheus (deploy/prometheus/prometheus.yml)")
+    cert, key = pki().prometheus
     config = write_config(root / "prometheus",
-                          f"127.0.0.1:{CONTROLLER_MANAGER_METRICS_PORT}")
+                          f"127.0.0.1:{CONTROLLER_MANAGER_METRICS_PORT}",
+                          NodeTLS(pki().ca, cert, key))
     prom = start_prometheus(config, root / "prometheus" / "data", root / "logs" /
                             "prometheus.log")
     state.put(Component("prometheus", prom.proc.pid, prom.address, str(prom.log)))

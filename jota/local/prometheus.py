@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,21 @@ REPO_DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 PROMETHEUS_PORT = 9090
 
 
+@dataclass(frozen=True)
+class NodeTLS:
+    """Files of Prometheus' client certificate for HTTPS scrapes of node agents."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
 def render_config(template: str, *, controller_manager: str, rules_dir: Path,
-                  scrape_interval: str = "") -> str:
+                  scrape_interval: str = "", node_tls: NodeTLS | None = None) -> str:
     """The template with every http_sd URL at `controller_manager` (HOST:PORT), the
     rule files under `rules_dir` and, if given, another scrape and SD refresh interval
-    (the tests scrape every second)."""
+    (the tests scrape every second). With `node_tls`, the node agents' jobs scrape
+    over HTTPS with that client certificate (the agents of a TLS cluster ask for one)."""
     config: dict[str, Any] = yaml.safe_load(template)
     if scrape_interval:
         config["global"]["scrape_interval"] = scrape_interval
@@ -40,6 +51,11 @@ def render_config(template: str, *, controller_manager: str, rules_dir: Path,
             sd["url"] = f"http://{controller_manager}{path}"
             if scrape_interval:
                 sd["refresh_interval"] = scrape_interval
+            if node_tls is not None and path == "/sd/nodes":
+                job["scheme"] = "https"
+                job["tls_config"] = {"ca_file": str(node_tls.ca),
+                                     "cert_file": str(node_tls.cert),
+                                     "key_file": str(node_tls.key)}
     header = ("# Written by `jota local up --prometheus` from deploy/prometheus/prometheus.yml"
               "\n")
     return header + yaml.safe_dump(config, sort_keys=False)
@@ -87,7 +103,8 @@ def _wait_ready(listen: str, timeout: float, proc: subprocess.Popen[bytes]) -> N
     raise TimeoutError(f"not ready after {timeout:.0f}s")
 
 
-def write_config(root: Path, controller_manager: str) -> Path:
+def write_config(root: Path, controller_manager: str, node_tls: NodeTLS | None = None
+                 ) -> Path:
     """deploy/prometheus rendered for a cluster into `root` (rules copied beside it)."""
     rules = root / "rules"
     rules.mkdir(parents=True, exist_ok=True)
@@ -95,5 +112,6 @@ def write_config(root: Path, controller_manager: str) -> Path:
         shutil.copy(f, rules / f.name)
     path = root / "prometheus.yml"
     path.write_text(render_config((REPO_DEPLOY / "prometheus.yml").read_text(),
-                                  controller_manager=controller_manager, rules_dir=rules))
+                                  controller_manager=controller_manager, rules_dir=rules,
+                                  node_tls=node_tls))
     return path

@@ -54,6 +54,11 @@ class Files:
             self.root / "apiserver-kubelet-client.key"
 
     @property
+    def prometheus(self) -> tuple[Path, Path]:
+        """Prometheus' client certificate, for the node agents' HTTPS metrics port."""
+        return self.root / "prometheus.crt", self.root / "prometheus.key"
+
+    @property
     def encryption(self) -> Path:
         return self.root / "encryption.yaml"
 
@@ -120,6 +125,9 @@ def make(root: Path, *, server: str, hosts: list[str]) -> Files:
         pair = pki.issue(ca, user, organizations=groups)
         kubeconfig.write(files.kubeconfig(component), server,
                          Credentials(ca.cert, pair.cert, pair.key), name="jota-local")
+    scraper = pki.issue(ca, "system:jota-prometheus")
+    for path, data in zip(files.prometheus, (scraper.cert, scraper.key), strict=True):
+        _write(path, data)
     _write(files.encryption, json.dumps(encryption_config()).encode())
     return files
 

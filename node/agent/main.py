@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import ssl
 import sys
 from pathlib import Path
 
@@ -207,7 +208,8 @@ async def amain(args: argparse.Namespace) -> None:
     allowed = ([a for a in args.apiserver_ips.split(",") if a] if args.apiserver_ips
                else apiserver_ips(args.apiserver, node_ip))
     # Before the streaming server: a taken metrics port then fails with nothing to undo.
-    metrics = start_metrics(agent, node_ip, args.metrics_port, args.root_dir) \
+    metrics = start_metrics(agent, node_ip, args.metrics_port, args.root_dir,
+                            metrics_tls(args)) \
         if args.metrics_port else None
     server = await start_node_server(runtime, node_ip, args.port, allowed=allowed,
                                      tls=node_tls(args))
@@ -231,14 +233,28 @@ async def amain(args: argparse.Namespace) -> None:
         await client.close()
 
 
-def start_metrics(agent: Agent, host: str, port: int, root_dir: Path) -> MetricsServer:
+def metrics_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """With the TLS flags, the metrics port is HTTPS and asks every scraper for a
+    certificate of the cluster's CA (Prometheus', the apiserver's), as kubelet's secure
+    port; without them it is kubelet's plain read-only port."""
+    if node_tls(args) is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH,
+                                         cafile=str(args.client_ca_file))
+    context.load_cert_chain(str(args.tls_cert_file), str(args.tls_private_key_file))
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def start_metrics(agent: Agent, host: str, port: int, root_dir: Path,
+                  tls: ssl.SSLContext | None = None) -> MetricsServer:
     """The metrics port, reading the agent's runtime listing from this event loop."""
     info = machine_info(str(root_dir))
     view = loop_view(asyncio.get_running_loop(), agent.metrics_view)
     collector = Collector(view, Machine(cpus=info.cpus, memory_bytes=info.memory_bytes,
                                         machine_id=info.machine_id, boot_id=info.boot_id))
     agent.metrics.watch_runtime(view)
-    return MetricsServer(host, port, collector, agent.metrics).start()
+    return MetricsServer(host, port, collector, agent.metrics, tls).start()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The agent's plain-HTTP metrics port (kubelet's read-only port, 10255).
+"""The agent's metrics port, 10255: plain HTTP as kubelet's read-only port, or HTTPS
+asking for a client certificate where the cluster runs TLS.
 
     /metrics/cadvisor   containers' cgroup figures, cAdvisor's families
     /metrics/resource   what metrics-server reads (kubelet's resource metrics)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,7 +49,8 @@ def loop_view(loop: asyncio.AbstractEventLoop,
 class MetricsServer:
     """Serves the endpoints on (host, port) until `stop()`."""
 
-    def __init__(self, host: str, port: int, collector: Collector, agent: AgentMetrics) -> None:
+    def __init__(self, host: str, port: int, collector: Collector, agent: AgentMetrics,
+                 tls: ssl.SSLContext | None = None) -> None:
         routes: dict[str, Callable[[], bytes]] = {
             "/metrics/cadvisor": lambda: render(cadvisor_families(collector.snapshot())),
             "/metrics/resource": lambda: render(resource_families(collector.snapshot())),
@@ -87,6 +90,11 @@ class MetricsServer:
         except OSError as e:
             raise OSError(e.errno, f"cannot serve metrics on {host}:{port} (--metrics-port): "
                                    f"{e.strerror}") from None
+        if tls is not None:
+            # The handshake runs in each request's own thread (on its first read), so a
+            # slow or silent client never holds up the accept loop.
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True,
+                                                do_handshake_on_connect=False)
         self.httpd.daemon_threads = True
         self.port: int = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="metrics-http",

@@ -1,11 +1,16 @@
 """Each node of `jota local up --nodes 2` serves its own pods' container metrics on its
-address, at kubelet's read-only port, as Prometheus would scrape it (issue E)."""
+address, port 10255, as Prometheus scrapes it: over HTTPS with a client certificate of
+the cluster's CA, since the local cluster runs TLS (issue E)."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
+import urllib.error
 import urllib.request
+
+import pytest
 
 from jota.api.meta import Obj
 from jota.client.client import Client
@@ -23,16 +28,27 @@ def sleeper(name: str, node: str) -> Obj:
                 "command": ["sleep", "3600"]}]}}
 
 
-def get(address: str, path: str) -> str:
-    with urllib.request.urlopen(f"http://{address}:{METRICS_PORT}{path}", timeout=30) as r:
-        return r.read().decode()
+def scraper(cluster: LocalCluster, with_certificate: bool = True) -> ssl.SSLContext:
+    """Prometheus' TLS settings, as `jota local up --prometheus` writes them."""
+    pki = cluster.state_dir / "pki"
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    if with_certificate:
+        context.load_cert_chain(str(pki / "prometheus.crt"), str(pki / "prometheus.key"))
+    return context
 
 
-async def scrape_until(address: str, path: str, needle: str, timeout: float = 60.0) -> str:
+def get(address: str, path: str, tls: ssl.SSLContext) -> str:
+    with urllib.request.urlopen(f"https://{address}:{METRICS_PORT}{path}", timeout=30,
+                                context=tls) as r:
+        return str(r.read().decode())
+
+
+async def scrape_until(address: str, path: str, needle: str, tls: ssl.SSLContext,
+                       timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     text = ""
     while time.monotonic() < deadline:
-        text = await asyncio.to_thread(get, address, path)
+        text = await asyncio.to_thread(get, address, path, tls)
         if needle in text:
             return text
         await asyncio.sleep(0.5)
@@ -41,6 +57,7 @@ async def scrape_until(address: str, path: str, needle: str, timeout: float = 60
 
 async def test_each_node_serves_its_own_pods_metrics(local_cluster: LocalCluster,
                                                      client: Client) -> None:
+    tls = scraper(local_cluster)
     for name, node in (("metrics-a", W1), ("metrics-b", W2)):
         await client.create("pods", sleeper(name, node), "default")
     try:
@@ -48,7 +65,7 @@ async def test_each_node_serves_its_own_pods_metrics(local_cluster: LocalCluster
                                   ("metrics-b", W2, "metrics-a")):
             address = local_cluster.node(node).address
             text = await scrape_until(address, "/metrics/cadvisor",
-                                      'container="main",cpu="total"')
+                                      'container="main",cpu="total"', tls)
             ours = [line for line in text.splitlines() if f'pod="{name}"' in line]
             assert any(line.startswith("container_memory_working_set_bytes{")
                        and 'container="main"' in line for line in ours)
@@ -57,9 +74,9 @@ async def test_each_node_serves_its_own_pods_metrics(local_cluster: LocalCluster
                        and 'container=""' in line and 'interface="eth0"' in line
                        for line in ours)
             assert f'pod="{other}"' not in text  # the other node's pod is not ours
-            resource = await asyncio.to_thread(get, address, "/metrics/resource")
+            resource = await asyncio.to_thread(get, address, "/metrics/resource", tls)
             assert f'pod_cpu_usage_seconds_total{{namespace="default",pod="{name}"}}' in resource
-            own = await asyncio.to_thread(get, address, "/metrics")
+            own = await asyncio.to_thread(get, address, "/metrics", tls)
             # Other tests of the session may run pods on the node too: at least ours.
             running = [line for line in own.splitlines()
                        if line.startswith("kubelet_running_pods ")]
@@ -67,3 +84,13 @@ async def test_each_node_serves_its_own_pods_metrics(local_cluster: LocalCluster
     finally:
         for name in ("metrics-a", "metrics-b"):
             await client.delete("pods", name, "default")
+
+
+async def test_a_scraper_without_a_certificate_is_refused(local_cluster: LocalCluster) -> None:
+    anonymous = scraper(local_cluster, with_certificate=False)
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        await asyncio.to_thread(get, local_cluster.node(W1).address, "/metrics", anonymous)
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # plaintext: no answer
+        await asyncio.to_thread(urllib.request.urlopen,
+                                f"http://{local_cluster.node(W1).address}:{METRICS_PORT}/metrics",
+                                timeout=10)

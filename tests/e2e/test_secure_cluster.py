@@ -3,9 +3,11 @@ nodes limited to their own objects, Secrets encrypted in etcd."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -60,3 +62,19 @@ async def test_secrets_are_encrypted_in_etcd(local_cluster: LocalCluster,
             assert PASSWORD not in log.read_text(errors="replace"), log
     finally:
         await client.delete("secrets", "e2e-enc", "default")
+
+
+async def test_the_metrics_api_scrapes_the_nodes_over_https(local_cluster: LocalCluster
+                                                            ) -> None:
+    """The agents' metrics port asks for a client certificate; the apiserver's metrics
+    API presents its own, so `jota top nodes` has figures for every node."""
+    deadline = time.monotonic() + 150
+    out = ""
+    while time.monotonic() < deadline:
+        result = local_cluster.jota("top", "nodes", "--no-headers")
+        out = result.stdout
+        rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line}
+        if all(rows.get(n) and rows[n][0].endswith("m") for n in (W1, W2)):
+            return
+        await asyncio.sleep(3)
+    raise AssertionError(f"jota top nodes never showed both nodes' usage:\n{out}")

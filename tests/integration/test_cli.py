@@ -230,3 +230,13 @@ def test_discovery_explain_version(jota: CLI):
     explained = jota.ok("explain", "deploy.spec.replicas")
     assert "FIELD: replicas <integer>" in explained
     assert jota.ok("version").startswith("Client Version: v0.1.0\nServer Version: v0.1.0")
+
+
+def test_get_sorts_by_a_field(jota: CLI, namespace: str):
+    for name, rank in (("mid", "2"), ("last", "10"), ("first", "1")):
+        jota.ok("create", "configmap", name, f"--from-literal=rank={rank}", "-n", namespace)
+    out = jota.ok("get", "configmaps", "-n", namespace, "--sort-by=.data.rank", "-o", "name")
+    names = [line for line in out.splitlines() if line != "configmap/kube-root-ca.crt"]
+    assert names == ["configmap/first", "configmap/mid", "configmap/last"]
+    bad = jota("get", "configmaps", "-n", namespace, "--sort-by={.data[")
+    assert bad.code == 1 and bad.err.startswith("error: couldn't parse --sort-by")

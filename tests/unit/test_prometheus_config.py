@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from controlplane.controllers.metrics.kubestate import FAMILIES as KSM
-from jota.local.prometheus import render_config
+from jota.local.prometheus import NodeTLS, render_config
 from jota.metrics.workqueue import FAMILIES as WORKQUEUE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +64,23 @@ def test_rendered_config_for_a_cluster_is_valid(tmp_path: Path) -> None:
     config = yaml.safe_load(text)
     urls = [sd["url"] for job in config["scrape_configs"] for sd in job["http_sd_configs"]]
     assert urls and all(u.startswith("http://127.0.0.1:41234/sd/") for u in urls)
+
+
+def test_a_tls_cluster_scrapes_its_nodes_over_https_with_a_certificate(tmp_path: Path
+                                                                       ) -> None:
+    for name in ("ca.crt", "p.crt", "p.key"):
+        (tmp_path / name).write_text("")
+    text = render_config((PROM / "prometheus.yml").read_text(),
+                         controller_manager="127.0.0.1:41234", rules_dir=PROM / "rules",
+                         node_tls=NodeTLS(tmp_path / "ca.crt", tmp_path / "p.crt",
+                                          tmp_path / "p.key"))
+    (tmp_path / "prometheus.yml").write_text(text)
+    promtool("check", "config", "prometheus.yml", cwd=tmp_path)
+    jobs = {job["job_name"]: job for job in yaml.safe_load(text)["scrape_configs"]}
+    for name in ("kubelet", "cadvisor"):
+        assert jobs[name]["scheme"] == "https"
+        assert jobs[name]["tls_config"]["cert_file"] == str(tmp_path / "p.crt")
+    assert "scheme" not in jobs["control-plane"]  # the daemons' /metrics stay plain HTTP
 
 
 _FUNCS_AND_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and",

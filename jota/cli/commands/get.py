@@ -8,8 +8,10 @@ from jota.api import errors
 from jota.api.meta import Obj
 from jota.api.registry import ResourceType
 from jota.cli import printers
-from jota.cli.context import Context, report_error, split_targets
+from jota.cli.context import Context, UsageError, report_error, split_targets
 from jota.cli.flags import add_namespace_flags
+from jota.cli.printers.jsonpath import JSONPathError
+from jota.cli.printers.sort import sort_objects
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="after listing, watch for changes")
     p.add_argument("--watch-only", action="store_true",
                    help="watch for changes without listing first")
+    p.add_argument("--sort-by", default="", metavar="JSONPATH",
+                   help="sort the list by this field, e.g. .lastTimestamp or "
+                        "'{.metadata.creationTimestamp}'")
     p.add_argument("--chunk-size", type=int, default=500,
                    help="return large lists in chunks of this size (0 = no chunking)")
     p.set_defaults(run=run, positionals="resources")
@@ -92,6 +97,12 @@ async def run(ctx: Context, args: argparse.Namespace) -> int:
     if not args.watch_only:
         for rt, names in targets:
             objs, rv = await fetch(ctx, rt, names, args, failures)
+            if args.sort_by:
+                try:
+                    objs = sort_objects(objs, args.sort_by)
+                except JSONPathError as bad:
+                    raise UsageError(f"couldn't parse --sort-by {args.sort_by!r}: {bad}") \
+                        from None
             collected.append((rt, objs, rv))
         every = [o for _, objs, _ in collected for o in objs]
         lists_even_empty = structured and args.output.split("=")[0] in ("json", "yaml")
