@@ -32,6 +32,7 @@ from controlplane.controllers.job import condition as job_condition
 from controlplane.controllers.job import is_finished
 from controlplane.controllers.replicaset import (
     CONTROLLER_UID_INDEX,
+    OWNED_INDEXERS,
     controller_ref,
     format_time,
     is_deleting,
@@ -44,16 +45,12 @@ from jota.api import errors
 from jota.api.meta import Obj, name_of, namespace_of
 from jota.api.validation.cron import Schedule, next_after, parse_schedule
 from jota.client import (
-    NAMESPACE_INDEX,
     NORMAL,
     WARNING,
     Client,
     EventRecorder,
-    IndexFunc,
     RateLimitingQueue,
     SharedInformerFactory,
-    index_by_controller_uid,
-    index_by_namespace,
     object_of,
     run_workers,
 )
@@ -256,8 +253,7 @@ class CronJobController:
         self.clock = clock
         self.queue = RateLimitingQueue("cronjob")
         self.recorder = EventRecorder(client, "cronjob-controller")
-        indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_by_namespace,
-                                          CONTROLLER_UID_INDEX: index_by_controller_uid}
+        indexers = OWNED_INDEXERS
         self.cj_informer = factory.informer_for("cronjobs", indexers=indexers)
         self.job_informer = factory.informer_for("jobs", indexers=indexers)
         self.cj_informer.add_event_handler(

@@ -36,7 +36,7 @@ from controlplane.controllers.deployment.revisions import compute_hash
 from controlplane.controllers.deployment.sync import int_or_percent
 from controlplane.controllers.expectations import ControllerExpectations
 from controlplane.controllers.replicaset import (
-    CONTROLLER_UID_INDEX,
+    OWNED_INDEXERS,
     Now,
     controller_ref,
     created_at,
@@ -60,13 +60,10 @@ from jota.client import (
     NORMAL,
     WARNING,
     Client,
-    DeletedFinalStateUnknown,
     EventRecorder,
-    IndexFunc,
     RateLimitingQueue,
     SharedInformerFactory,
-    index_by_controller_uid,
-    index_by_namespace,
+    meta_namespace_key,
     object_of,
     run_workers,
 )
@@ -320,8 +317,7 @@ class DaemonSetController:
         self.queue = RateLimitingQueue("daemonset")
         self.expectations = ControllerExpectations()
         self.recorder = EventRecorder(client, "daemonset-controller")
-        indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_by_namespace,
-                                          CONTROLLER_UID_INDEX: index_by_controller_uid}
+        indexers = OWNED_INDEXERS
         self.ds_informer = factory.informer_for("daemonsets", indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
         self.node_informer = factory.informer_for("nodes")
@@ -379,8 +375,7 @@ class DaemonSetController:
         if ds is None:
             return
         key = pod_key(ds)
-        self.expectations.deletion_observed(key, obj.key if isinstance(
-            obj, DeletedFinalStateUnknown) else pod_key(pod))
+        self.expectations.deletion_observed(key, meta_namespace_key(obj))
         self._enqueue(ds)
 
     async def run(self, workers: int = 2) -> None:

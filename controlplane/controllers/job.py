@@ -33,6 +33,7 @@ from typing import Any
 from controlplane.controllers.expectations import ControllerExpectations
 from controlplane.controllers.replicaset import (
     CONTROLLER_UID_INDEX,
+    OWNED_INDEXERS,
     controller_ref,
     format_time,
     is_deleting,
@@ -45,17 +46,13 @@ from controlplane.controllers.replicaset import (
 from jota.api import errors
 from jota.api.meta import Obj, name_of, namespace_of
 from jota.client import (
-    NAMESPACE_INDEX,
     NORMAL,
     WARNING,
     Client,
-    DeletedFinalStateUnknown,
     EventRecorder,
-    IndexFunc,
     RateLimitingQueue,
     SharedInformerFactory,
-    index_by_controller_uid,
-    index_by_namespace,
+    meta_namespace_key,
     object_of,
     run_workers,
 )
@@ -455,8 +452,7 @@ class JobController:
         self.queue = RateLimitingQueue("job")
         self.expectations = ControllerExpectations()
         self.recorder = EventRecorder(client, "job-controller")
-        indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_by_namespace,
-                                          CONTROLLER_UID_INDEX: index_by_controller_uid}
+        indexers = OWNED_INDEXERS
         self.job_informer = factory.informer_for("jobs", indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
         self.job_informer.add_event_handler(
@@ -503,8 +499,7 @@ class JobController:
         job = self._owner_of(pod)
         if job is None:
             return
-        self.expectations.deletion_observed(pod_key(job), obj.key if isinstance(
-            obj, DeletedFinalStateUnknown) else pod_key(pod))
+        self.expectations.deletion_observed(pod_key(job), meta_namespace_key(obj))
         self._enqueue(job)
 
     async def run(self, workers: int = 2) -> None:

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from controlplane.controllers import manager
 from controlplane.controllers.metrics import discovery
@@ -47,10 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver", "--master", dest="apiserver", default="127.0.0.1:6443",
                    help="address of the apiserver(s), comma-separated (default "
                         "127.0.0.1:6443)")
-    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
-                   help="server and client certificate to reach a TLS apiserver with "
-                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
-                        "it, plaintext to --apiserver")
+    kubeconfig.add_flag(p)
     p.add_argument("--leader-elect", default="true", choices=["true", "false"],
                    help="take the kube-system/jota-controller-manager Lease before running "
                         "controllers, so only one replica acts (default true)")

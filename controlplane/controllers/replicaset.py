@@ -37,13 +37,13 @@ from jota.client import (
     NORMAL,
     WARNING,
     Client,
-    DeletedFinalStateUnknown,
     EventRecorder,
     IndexFunc,
     RateLimitingQueue,
     SharedInformerFactory,
     index_by_controller_uid,
     index_by_namespace,
+    meta_namespace_key,
     object_of,
     run_workers,
 )
@@ -52,6 +52,10 @@ from jota.client.informer import DeletedObj
 logger = logging.getLogger(__name__)
 
 CONTROLLER_UID_INDEX = "controller.uid"
+# The indexes every workload controller looks its pods (or Jobs) up by: namespace, and
+# the uid of their controlling owner. Shared informers must agree on them.
+OWNED_INDEXERS: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_by_namespace,
+                                        CONTROLLER_UID_INDEX: index_by_controller_uid}
 BURST_REPLICAS = 500
 SLOW_START_INITIAL_BATCH = 1
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
@@ -333,8 +337,7 @@ class ReplicaSetController:
         self.queue = RateLimitingQueue("replicaset")
         self.expectations = ControllerExpectations()
         self.recorder = EventRecorder(client, "replicaset-controller")
-        indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_by_namespace,
-                    CONTROLLER_UID_INDEX: index_by_controller_uid}
+        indexers = OWNED_INDEXERS
         self.rs_informer = factory.informer_for("replicasets", indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
         self.rs_informer.add_event_handler(
@@ -405,8 +408,7 @@ class ReplicaSetController:
         if rs is None:
             return
         key = pod_key(rs)
-        self.expectations.deletion_observed(key, obj.key if isinstance(
-            obj, DeletedFinalStateUnknown) else pod_key(pod))
+        self.expectations.deletion_observed(key, meta_namespace_key(obj))
         self._enqueue(rs)
 
     # -- the loop --

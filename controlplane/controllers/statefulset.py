@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from controlplane.controllers.deployment.revisions import compute_hash
 from controlplane.controllers.replicaset import (
-    CONTROLLER_UID_INDEX,
+    OWNED_INDEXERS,
     Now,
     controller_ref,
     is_deleting,
@@ -58,10 +58,8 @@ from jota.client import (
     WARNING,
     Client,
     EventRecorder,
-    IndexFunc,
     RateLimitingQueue,
     SharedInformerFactory,
-    index_by_controller_uid,
     index_by_namespace,
     object_of,
     run_workers,
@@ -298,8 +296,7 @@ class StatefulSetController:
         self.clock = clock
         self.queue = RateLimitingQueue("statefulset")
         self.recorder = EventRecorder(client, "statefulset-controller")
-        indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_by_namespace,
-                                          CONTROLLER_UID_INDEX: index_by_controller_uid}
+        indexers = OWNED_INDEXERS
         self.sts_informer = factory.informer_for("statefulsets", indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
         self.pvc_informer = factory.informer_for(

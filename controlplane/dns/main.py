@@ -55,10 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "other names upstream.")
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
-                   help="server and client certificate to reach a TLS apiserver with "
-                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
-                        "it, plaintext to --apiserver")
+    kubeconfig.add_flag(p)
     p.add_argument("--listen", type=_listen, default=("0.0.0.0", 53),
                    help="address:port to serve UDP and TCP on (default 0.0.0.0:53)")
     p.add_argument("--cluster-domain", default="cluster.local",

@@ -45,10 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "kubernetes.io/tls Secrets, straight to the ready pods.")
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
-                   help="server and credentials to reach the apiserver with (a "
-                        "kubeconfig-shaped file, as `jota local up` writes); without "
-                        "it, plaintext to --apiserver")
+    kubeconfig.add_flag(p)
     p.add_argument("--ingress-class", default="jota",
                    help="the IngressClass served; created if missing with controller "
                         f"{ingressclass.CONTROLLER}, as the default class (default jota)")

@@ -20,6 +20,7 @@ Without a CA the connection is plaintext (the loopback development apiserver).
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 from dataclasses import dataclass
@@ -147,3 +148,12 @@ def connect_args(apiserver: str, path: Path | None) -> tuple[str, grpc.ChannelCr
     except ConfigError as e:  # a daemon's flag: say what is wrong and stop, no traceback
         raise SystemExit(f"error: {e}") from None
     return server, creds.channel()
+
+
+def add_flag(parser: argparse.ArgumentParser) -> None:
+    """Every daemon's `--kubeconfig FILE` (Kubernetes components' flag), read by
+    `connect_args`."""
+    parser.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
+                        help="server and client certificate to reach a TLS apiserver with "
+                             "(a kubeconfig-shaped file, as `jota local up` writes); "
+                             "without it, plaintext to --apiserver")

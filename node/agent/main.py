@@ -80,10 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Docker.")
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
-                   help="server and client certificate to reach a TLS apiserver with "
-                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
-                        "it, plaintext to --apiserver")
+    kubeconfig.add_flag(p)
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="name of the Node object (default: the hostname)")
     p.add_argument("--docker-host", default="unix:///var/run/docker.sock",

@@ -9,7 +9,6 @@ import logging
 import signal
 import socket
 import sys
-from pathlib import Path
 
 from jota import log
 from jota.client import Client, kubeconfig
@@ -44,10 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "ready endpoints (kube-proxy's iptables mode).")
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    p.add_argument("--kubeconfig", type=Path, default=None, metavar="FILE",
-                   help="server and client certificate to reach a TLS apiserver with "
-                        "(a kubeconfig-shaped file, as `jota local up` writes); without "
-                        "it, plaintext to --apiserver")
+    kubeconfig.add_flag(p)
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="this node's name, to tell local endpoints (default: the hostname)")
     p.add_argument("--node-ip", default="", help="this node's IPs, comma-separated")

@@ -20,6 +20,7 @@ import time
 from controlplane.controllers.deployment import revisions, status, sync
 from controlplane.controllers.replicaset import (
     CONTROLLER_UID_INDEX,
+    OWNED_INDEXERS,
     Now,
     controller_ref,
     is_deleting,
@@ -37,11 +38,8 @@ from jota.client import (
     WARNING,
     Client,
     EventRecorder,
-    IndexFunc,
     RateLimitingQueue,
     SharedInformerFactory,
-    index_by_controller_uid,
-    index_by_namespace,
     object_of,
     run_workers,
 )
@@ -66,8 +64,7 @@ class DeploymentController:
         self.clock = clock
         self.queue = RateLimitingQueue("deployment")
         self.recorder = EventRecorder(client, "deployment-controller")
-        indexers: dict[str, IndexFunc] = {NAMESPACE_INDEX: index_by_namespace,
-                    CONTROLLER_UID_INDEX: index_by_controller_uid}
+        indexers = OWNED_INDEXERS
         self.d_informer = factory.informer_for(DEPLOYMENTS, indexers=indexers)
         self.rs_informer = factory.informer_for(RS, indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
