@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 LEASE_RENEW = 10.0
 STATUS_REPORT = 60.0
+# kubelet's registration backoff: from 100 ms, doubling, at most 7 s between tries.
+REGISTER_FIRST_DELAY = 0.1
+REGISTER_MAX_DELAY = 7.0
 
 
 class Heartbeat:
@@ -32,6 +35,21 @@ class Heartbeat:
         self.node_uid = ""
 
     async def register(self) -> None:
+        """Register, retrying until it works, as kubelet does: on real machines the agent
+        often starts before the apiserver answers (or before its certificate is allowed),
+        and a supervisor restart loop would hide why."""
+        delay = REGISTER_FIRST_DELAY
+        while True:
+            try:
+                await self._register_once()
+                return
+            except errors.APIError as e:
+                logger.warning("Unable to register node with API server: %s (retrying in "
+                               "%.1fs)", e, delay, extra={"node": self.name})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, REGISTER_MAX_DELAY)
+
+    async def _register_once(self) -> None:
         node = nodestatus.node_object(self.machine, self.config, datetime.now(UTC))
         try:
             created = await self.client.create("nodes", node)
