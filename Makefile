@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 PROTO_OUT := jota/api/gen
 
-.PHONY: deps proto proto-check lint test unit integration e2e demo bench clean
+.PHONY: deps proto proto-check lint test unit integration e2e provisioning demo bench clean
 
 deps:
 	@bash hack/install-deps.sh
@@ -34,9 +34,13 @@ integration: deps
 e2e: deps
 	$(PYTEST) -q tests/e2e
 
+# deploy/'s scripts on three Debian containers booting systemd (deploy/README.md).
+provisioning: deps
+	$(PYTEST) -q tests/provisioning
+
 # Everything CI runs: dependencies, freshness of generated code, lint, every test.
 test: deps proto-check lint
-	$(PYTEST) -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+	$(PYTEST) -q -p no:cacheprovider tests/unit tests/integration tests/e2e tests/provisioning
 
 demo: deps
 	@bash hack/demo.sh

@@ -23,6 +23,7 @@ from bench import Section, Table
 from bench import api as api_bench
 from bench import deploy as deploy_bench
 from bench import dns as dns_bench
+from bench import local_cluster as cluster_bench
 from bench import metrics as metrics_bench
 from bench import network as network_bench
 from bench import node as node_bench
@@ -32,7 +33,7 @@ from bench import scheduler as scheduler_bench
 BENCHMARKS: dict[str, Callable[[bool], Coroutine[Any, Any, Section]]] = {
     "api": api_bench.run, "scheduler": scheduler_bench.run, "node": node_bench.run,
     "proxy": proxy_bench.run, "metrics": metrics_bench.run, "deploy": deploy_bench.run,
-    "dns": dns_bench.run, "network": network_bench.run}
+    "dns": dns_bench.run, "network": network_bench.run, "cluster": cluster_bench.run}
 REPO = Path(__file__).resolve().parents[1]
 
 

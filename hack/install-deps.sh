@@ -25,6 +25,12 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # bench/network measures HTTP requests/s with wrk; `make demo` curls the Ingress.
 command -v curl >/dev/null || need+=(curl)
 command -v wrk >/dev/null || need+=(wrk)
+# tests/provisioning boots Debian machines from a debootstrapped rootfs and runs deploy/'s
+# scripts in them; tests/integration validates the Vagrantfile (vagrant) and the scripts
+# (shellcheck).
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v vagrant >/dev/null || need+=(vagrant)
+command -v shellcheck >/dev/null || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
   echo ">> installing system packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -98,17 +98,24 @@ def new_ca(common_name: str = "jota-ca", *, now: datetime.datetime | None = None
 
 def _sign(ca: KeyPair, subject: x509.Name, public_key: ec.EllipticCurvePublicKey, *,
           hosts: Iterable[str], server: bool, client: bool, days: int,
-          now: datetime.datetime | None) -> bytes:
+          now: datetime.datetime | None,
+          lifetime: datetime.timedelta | None = None) -> bytes:
     ca_cert = x509.load_pem_x509_certificate(ca.cert)
     ca_key = serialization.load_pem_private_key(ca.key, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("the CA key must be an ECDSA key")
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + \
              ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
-    start = (now or _now()) - BACKDATE
+    moment = now or _now()
+    if lifetime is None:
+        start, end = moment - BACKDATE, moment - BACKDATE + datetime.timedelta(days=days)
+    else:  # a signer's exact lifetime from now, backdated at most 1% of it
+        start, end = moment - min(BACKDATE, lifetime / 100), moment + lifetime
+    # Never past the CA's own end: a certificate cannot outlive the one that vouches for it.
+    end = min(end, ca_cert.not_valid_after_utc)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
                .public_key(public_key).serial_number(x509.random_serial_number())
-               .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
+               .not_valid_before(start).not_valid_after(end)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True,
                                             content_commitment=False, data_encipherment=False,
@@ -138,13 +145,23 @@ def new_csr(common_name: str, organizations: Iterable[str] = (),
             hosts: Iterable[str] = ()) -> tuple[bytes, bytes]:
     """(CSR PEM, key PEM): what a joining node sends, and the key it keeps."""
     key = new_key()
+    return csr_for_key(key_pem(key), common_name, organizations, hosts), key_pem(key)
+
+
+def csr_for_key(key: bytes, common_name: str, organizations: Iterable[str] = (),
+                hosts: Iterable[str] = ()) -> bytes:
+    """A CSR over a key kept from an earlier attempt (a node asks again with the same key,
+    as kubelet keeps its pending key across restarts)."""
+    private = serialization.load_pem_private_key(key, password=None)
+    if not isinstance(private, ec.EllipticCurvePrivateKey):
+        raise ValueError("only ECDSA keys are used")
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         _name(common_name, organizations))
     sans = _sans(hosts)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    csr = builder.sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM), key_pem(key)
+    csr = builder.sign(private, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
 
 
 @dataclass(frozen=True)
@@ -162,7 +179,11 @@ def read_csr(pem: bytes) -> Request:
     except ValueError:
         raise ValueError("the request is not a PEM-encoded certificate signing request") \
             from None
-    if not csr.is_signature_valid:
+    try:
+        valid = csr.is_signature_valid
+    except ValueError:  # a key the library cannot read is as bad as a wrong signature
+        valid = False
+    if not valid:
         raise ValueError("the request's signature does not match its key")
     hosts: list[str] = []
     try:
@@ -175,14 +196,32 @@ def read_csr(pem: bytes) -> Request:
 
 
 def sign_csr(ca: KeyPair, pem: bytes, *, server: bool = False, client: bool = True,
-             days: int = CERT_DAYS, now: datetime.datetime | None = None) -> bytes:
+             days: int = CERT_DAYS, now: datetime.datetime | None = None,
+             lifetime: datetime.timedelta | None = None) -> bytes:
+    """A certificate for the request's subject and key, valid `lifetime` (else `days`)."""
     csr = x509.load_pem_x509_csr(pem)
     public_key = csr.public_key()
     if not isinstance(public_key, ec.EllipticCurvePublicKey):
         raise ValueError("only ECDSA keys are signed")
     hosts = read_csr(pem).hosts
     return _sign(ca, csr.subject, public_key, hosts=hosts, server=server, client=client,
-                 days=days, now=now)
+                 days=days, now=now, lifetime=lifetime)
+
+
+def check_pair(pair: KeyPair) -> None:
+    """ValueError unless `pair` is a PEM certificate and the ECDSA key it was made for."""
+    try:
+        cert = x509.load_pem_x509_certificate(pair.cert)
+    except ValueError:
+        raise ValueError("the certificate is not PEM") from None
+    try:
+        key = serialization.load_pem_private_key(pair.key, password=None)
+    except (ValueError, TypeError):
+        raise ValueError("the key is not an unencrypted PEM private key") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the key must be an ECDSA key")
+    if key.public_key() != cert.public_key():
+        raise ValueError("the key does not match the certificate")
 
 
 def identity_of_name(name: x509.Name) -> Identity:

@@ -14,6 +14,7 @@ and test mode, as kube-apiserver's old insecure port was.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hmac
 import re
@@ -24,6 +25,7 @@ from controlplane.apiserver.authz import Request, User, authorize
 from jota import pki
 from jota.api import errors
 from jota.api.meta import Obj
+from jota.api.registry import by_plural
 
 TOKEN = re.compile(r"^([a-z0-9]{6})\.([a-z0-9]{16})$")
 TOKEN_SECRET_PREFIX = "bootstrap-token-"
@@ -33,13 +35,15 @@ DEV_ADMIN = User("system:admin", (pki.MASTERS, "system:authenticated"))
 # gRPC method -> (RBAC verb, subresource). Discovery and Explain need only a known caller.
 VERBS = {"Create": ("create", ""), "Get": ("get", ""), "List": ("list", ""),
          "Watch": ("watch", ""), "Update": ("update", ""), "UpdateStatus": ("update", "status"),
+         "UpdateApproval": ("update", "approval"),
          "Patch": ("patch", ""), "Delete": ("delete", ""), "Bind": ("create", "binding"),
          "GetScale": ("get", "scale"), "UpdateScale": ("update", "scale"),
          "Evict": ("create", "eviction"), "Logs": ("get", "log"), "Exec": ("create", "exec"),
          "PortForward": ("create", "portforward")}
 
 SecretLookup = Callable[[str], Awaitable[Obj | None]]  # name in kube-system -> Secret
-PodNode = Callable[[str, str], Awaitable[str]]  # (namespace, name) -> spec.nodeName
+# (namespace, name) -> spec.nodeName ("" unbound), None when the pod does not exist.
+PodNode = Callable[[str, str], Awaitable[str | None]]
 
 
 def _decoded(secret: Obj, key: str) -> str:
@@ -119,14 +123,21 @@ class Gate:
             return user
         verb, subresource = VERBS[method]
         resource = getattr(ref, "resource", "") or "pods"
+        if not group:
+            with contextlib.suppress(errors.BadRequest):
+                group = by_plural(resource).group
         if status:
             subresource = "status"
         request = Request(verb, resource, group, getattr(ref, "namespace", ""),
                           getattr(ref, "name", "") or getattr(ref, "pod", ""), subresource)
         if user.node and resource == "pods" and verb not in ("get", "list", "watch") \
                 and self.pod_node is not None and request.name:
+            bound = await self.pod_node(request.namespace, request.name)
+            if bound is None and verb != "create":
+                # Gone already (a node finishing a deletion twice): say so, as a node
+                # may read every pod anyway; a Forbidden would look like a real refusal.
+                raise errors.NotFound.of("pods", request.name)
             request = Request(verb, resource, group, request.namespace, request.name,
-                              subresource, await self.pod_node(request.namespace,
-                                                               request.name))
+                              subresource, bound or "")
         authorize(user, request)
         return user

@@ -56,9 +56,11 @@ class Request:
 
 def forbidden(user: User, req: Request, why: str = "") -> errors.Forbidden:
     """kube-apiserver's message: `nodes "b" is forbidden: User "system:node:a" cannot
-    patch resource "nodes" in API group "" at the cluster scope: <why>`."""
+    patch resource "nodes/status" in API group "" at the cluster scope: <why>` (the
+    subject is the group-qualified resource, the subresource is in the verb's part)."""
     resource = f"{req.resource}/{req.subresource}" if req.subresource else req.resource
-    subject = f'{resource} "{req.name}"' if req.name else resource
+    qualified = f"{req.resource}.{req.group}" if req.group else req.resource
+    subject = f'{qualified} "{req.name}"' if req.name else qualified
     scope = f'in the namespace "{req.namespace}"' if req.namespace else "at the cluster scope"
     message = (f'{subject} is forbidden: User "{user.name}" cannot {req.verb} resource '
                f'"{resource}" in API group "{req.group}" {scope}')

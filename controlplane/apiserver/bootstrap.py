@@ -10,6 +10,11 @@ a master lease for its own address in etcd (`/registry/masterleases/<ip>`, a
 stops, or moves to a new address, drops out within one lease; one that shuts
 down cleanly removes itself at once.
 
+Unlike kube-apiserver, a lease is per address *and port*: `jota local up
+--control-planes 2` runs two apiservers on one address (ports 6443 and 6444), and
+Endpoints can carry one port per address. All apiservers then agree on the port of
+the first live lease (`serving_port`), rather than each writing its own in turn.
+
 The documents are pure functions (`kubernetes_service`, `endpoints_of`,
 `endpoint_slice_of`); `KubernetesService` is the loop that writes them.
 """
@@ -67,6 +72,12 @@ def advertise_address(listen: str, given: str = "") -> str:
         s.connect(("10.255.255.255", 1))  # UDP connect: picks a route, sends nothing
         return str(s.getsockname()[0])
     return "127.0.0.1"
+
+
+def serving_port(leases: list[tuple[str, int]], own: int) -> int:
+    """The port the Service and Endpoints name: the first live lease's (sorted by
+    address and port), so every apiserver writes the same; `own` when none is live."""
+    return min(leases)[1] if leases else own
 
 
 def _ports(port: int) -> list[Obj]:
@@ -145,7 +156,7 @@ class KubernetesService:
             kv, _ = await self.api.etcd.get(self._lease_key())
             if kv is not None:
                 await self.api.etcd.delete(kv.key, kv.mod_revision)
-            await self._write_endpoints(await self._live_addresses())
+            await self._write_endpoints(await self._live_leases())
         except (errors.APIError, OSError) as e:
             logger.warning("could not remove this apiserver from the kubernetes endpoints: "
                            "%s", e)
@@ -161,34 +172,44 @@ class KubernetesService:
             await asyncio.sleep(self.interval)
 
     def _lease_key(self) -> bytes:
-        return MASTER_LEASES + self.address.encode()
+        return MASTER_LEASES + f"{self.address}:{self.port}".encode()
 
     async def reconcile(self) -> None:
-        await self._ensure_service()
-        await self.api.etcd.put_with_ttl(self._lease_key(),
-                                         json.dumps({"ip": self.address}).encode(), LEASE_TTL)
-        await self._write_endpoints(await self._live_addresses())
+        await self.api.etcd.put_with_ttl(
+            self._lease_key(), json.dumps({"ip": self.address, "port": self.port}).encode(),
+            LEASE_TTL)
+        leases = await self._live_leases()
+        await self._ensure_service(serving_port(leases, self.port))
+        await self._write_endpoints(leases)
 
-    async def _live_addresses(self) -> list[str]:
+    async def _live_leases(self) -> list[tuple[str, int]]:
+        """(address, port) of every apiserver whose lease is alive."""
         found = await self.api.etcd.range(MASTER_LEASES, prefix_end(MASTER_LEASES))
-        return sorted(kv.key[len(MASTER_LEASES):].decode() for kv in found.kvs)
+        leases = []
+        for kv in found.kvs:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                doc = json.loads(kv.value)
+                leases.append((str(doc["ip"]), int(doc.get("port") or self.port)))
+        return sorted(leases)
 
-    async def _ensure_service(self) -> None:
+    async def _ensure_service(self, port: int) -> None:
         rt = by_plural("services")
         try:
             current = await self.api.get(rt, NAMESPACE, NAME)
         except errors.NotFound:
             with contextlib.suppress(errors.AlreadyExists):
                 await self.api.create(rt, NAMESPACE,
-                                      kubernetes_service(self.cluster_ip, self.port))
+                                      kubernetes_service(self.cluster_ip, port))
             return
-        new = service_update(current, self.port)
+        new = service_update(current, port)
         if new is not None:
             await self.api.update(rt, NAMESPACE, NAME, new)
 
-    async def _write_endpoints(self, ips: list[str]) -> None:
-        for plural, desired in (("endpoints", endpoints_of(ips, self.port)),
-                                ("endpointslices", endpoint_slice_of(ips, self.port))):
+    async def _write_endpoints(self, leases: list[tuple[str, int]]) -> None:
+        port = serving_port(leases, self.port)
+        ips = sorted({ip for ip, p in leases if p == port})
+        for plural, desired in (("endpoints", endpoints_of(ips, port)),
+                                ("endpointslices", endpoint_slice_of(ips, port))):
             rt = by_plural(plural)
             try:
                 current = await self.api.get(rt, NAMESPACE, NAME)

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from controlplane.apiserver import admission
+from controlplane.apiserver import certificates as csr_strategy
 from controlplane.apiserver import eviction as eviction_mod
 from controlplane.apiserver.allocators import ServiceAllocator, drop_type_dependent_fields
 from controlplane.apiserver.watchcache import CachedObject, Predicate, WatchCache
@@ -230,7 +231,7 @@ class API:
         old = await self.store.get(rt, namespace, name)
         rv = obj["metadata"].get("resourceVersion")
         if not rv:
-            if subresource == "status" or not _allows_unconditional_update(rt):
+            if subresource in ("status", "approval") or not _allows_unconditional_update(rt):
                 raise errors.Invalid.of(rt.kind, name, [errors.invalid(
                     "metadata.resourceVersion", "",
                     "must be specified for an update")])
@@ -241,6 +242,13 @@ class API:
         return await self._write_update(rt, old, new, dry_run=dry_run)
 
     def _merge_update(self, rt: ResourceType, old: Obj, obj: Obj, subresource: str) -> Obj:
+        if rt.plural == csr_strategy.RESOURCE:
+            if subresource:
+                return csr_strategy.merge_update(old, obj, subresource)
+            return csr_strategy.merge_update(old, self._merge_generic(rt, old, obj, ""), "")
+        return self._merge_generic(rt, old, obj, subresource)
+
+    def _merge_generic(self, rt: ResourceType, old: Obj, obj: Obj, subresource: str) -> Obj:
         if subresource == "status":
             new = _copy(old)
             if "status" in obj:

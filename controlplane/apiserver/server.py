@@ -99,11 +99,11 @@ class APIServer:
         except errors.NotFound:
             return None
 
-    async def _pod_node(self, namespace: str, name: str) -> str:
+    async def _pod_node(self, namespace: str, name: str) -> str | None:
         try:
             pod = await self.api.get(by_plural("pods"), namespace, name)
         except errors.NotFound:
-            return ""
+            return None
         return str((pod.get("spec") or {}).get("nodeName") or "")
 
     async def start(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from controlplane.apiserver import certificates as csr_strategy
 from controlplane.apiserver import metrics
 from controlplane.apiserver.authn import Gate
 from controlplane.apiserver.metricsapi import MetricsAPI
@@ -44,14 +45,16 @@ def _abort_code(e: errors.APIError) -> tuple[grpc.StatusCode, str]:
 # gRPC method -> (kube-apiserver's verb, subresource); Discovery and Explain are not
 # resource requests and are not counted.
 _VERBS = {"Create": ("POST", ""), "Get": ("GET", ""), "List": ("LIST", ""),
-          "Update": ("PUT", ""), "UpdateStatus": ("PUT", "status"), "Patch": ("PATCH", ""),
+          "Update": ("PUT", ""), "UpdateStatus": ("PUT", "status"),
+          "UpdateApproval": ("PUT", "approval"), "Patch": ("PATCH", ""),
           "Delete": ("DELETE", ""), "Bind": ("POST", "binding"), "GetScale": ("GET", "scale"),
           "UpdateScale": ("PUT", "scale")}
 
 
 # gRPC method -> the verb a kind must list in `ResourceType.verbs` to allow it.
 _RESOURCE_VERBS = {"Create": "create", "Get": "get", "List": "list", "Update": "update",
-                   "UpdateStatus": "update", "Patch": "patch", "Delete": "delete",
+                   "UpdateStatus": "update", "UpdateApproval": "update", "Patch": "patch",
+                   "Delete": "delete",
                    "Watch": "watch", "UpdateScale": "update"}
 
 
@@ -153,7 +156,10 @@ class ResourcesService(pb_grpc.ResourcesServicer):
     @handle_errors
     async def Create(self, request: pb.CreateRequest, context: Any) -> pb.ObjectResponse:
         rt = by_plural(request.ref.resource)
-        obj = await self.api.create(rt, request.ref.namespace, _decode(request.body),
+        body = _decode(request.body)
+        if rt.plural == csr_strategy.RESOURCE and isinstance(body, dict):
+            csr_strategy.set_requestor(body, await self.gate.authenticate(context))
+        obj = await self.api.create(rt, request.ref.namespace, body,
                                     dry_run=_dry_run(request.options))
         return _encode(obj)
 
@@ -197,6 +203,18 @@ class ResourcesService(pb_grpc.ResourcesServicer):
         obj = await self.api.update(rt, request.ref.namespace, request.ref.name,
                                     _decode(request.body), dry_run=_dry_run(request.options),
                                     subresource="status")
+        return _encode(obj)
+
+    @handle_errors
+    async def UpdateApproval(self, request: pb.UpdateRequest, context: Any
+                             ) -> pb.ObjectResponse:
+        rt = by_plural(request.ref.resource)
+        if rt.plural != csr_strategy.RESOURCE:
+            raise errors.NotFound(f"the server could not find the requested resource "
+                                  f"({rt.qualified}/approval)")
+        obj = await self.api.update(rt, request.ref.namespace, request.ref.name,
+                                    _decode(request.body), dry_run=_dry_run(request.options),
+                                    subresource="approval")
         return _encode(obj)
 
     @handle_errors

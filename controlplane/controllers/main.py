@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import logging
 import signal
 import sys
+from pathlib import Path
 
-from controlplane.controllers import manager
+from controlplane.controllers import csrsigning, manager
 from controlplane.controllers.metrics import discovery
 from controlplane.controllers.metrics.endpoint import ManagerMetrics
 from controlplane.controllers.nodelifecycle import NodeLifecycleSettings
 from controlplane.controllers.podautoscaler import DEFAULT_SYNC_PERIOD
-from jota import log
-from jota.client import Client, kubeconfig
+from jota import log, pki
+from jota.client import Client, kubeconfig, leaderelection
 from jota.metrics import metrics_bind_address
 
 logger = logging.getLogger("jota-controller-manager")
@@ -48,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "127.0.0.1:6443)")
     kubeconfig.add_flag(p)
     p.add_argument("--leader-elect", default="true", choices=["true", "false"],
-                   help="take the kube-system/jota-controller-manager Lease before running "
+                   help="take the kube-system/kube-controller-manager Lease before running "
                         "controllers, so only one replica acts (default true)")
+    leaderelection.add_flags(p)
     p.add_argument("--identity", default="", help="this replica's name in the Lease")
     p.add_argument("--node-monitor-grace-period", type=duration, default=40.0,
                    help="how long a node may stop renewing its Lease before it is marked "
@@ -71,17 +74,49 @@ def build_parser() -> argparse.ArgumentParser:
                         f"InternalIP (default {discovery.NODE_METRICS_PORT})")
     p.add_argument("--control-plane-metrics", type=_components, default={},
                    help="the other daemons' metrics endpoints /sd/control-plane lists, e.g. "
-                        "apiserver=127.0.0.1:8080,scheduler=127.0.0.1:10259 (this one is "
-                        "listed by itself)")
+                        "apiserver=127.0.0.1:8080,scheduler=127.0.0.1:10259; name a "
+                        "component again for each replica (this one is listed by itself "
+                        "unless controller-manager is given)")
     p.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration,
                    default=DEFAULT_SYNC_PERIOD, metavar="DURATION",
                    help="how often each HorizontalPodAutoscaler is reconciled (default 15s)")
+    p.add_argument("--cluster-signing-cert-file", type=Path, default=None, metavar="FILE",
+                   help="the cluster CA's certificate (PEM) the csrsigning controller issues "
+                        "approved node and client certificates with; with "
+                        "--cluster-signing-key-file (default: no signing)")
+    p.add_argument("--cluster-signing-key-file", type=Path, default=None, metavar="FILE",
+                   help="the cluster CA's private key (PEM, ECDSA)")
+    p.add_argument("--cluster-signing-duration", type=duration,
+                   default=csrsigning.DEFAULT_DURATION.total_seconds(), metavar="DURATION",
+                   help="the most a signed certificate lasts; a request's "
+                        "spec.expirationSeconds may ask for less (default 8760h)")
     p.add_argument("--v", "--log-level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"])
     return p
 
 
-def _components(text: str) -> dict[str, str]:
+def signing_config(args: argparse.Namespace) -> csrsigning.SigningConfig | None:
+    """The CA files, read and checked at start: a bad path or key stops the daemon with
+    a clear line rather than failing every signature later."""
+    files = (args.cluster_signing_cert_file, args.cluster_signing_key_file)
+    if not any(files):
+        return None
+    if not all(files):
+        raise SystemExit("error: --cluster-signing-cert-file and --cluster-signing-key-file "
+                         "go together")
+    try:
+        ca = pki.KeyPair(*(f.read_bytes() for f in files))
+        pki.check_pair(ca)
+    except OSError as e:
+        raise SystemExit(f"error: {e.strerror}: {e.filename}") from None
+    except ValueError as e:
+        raise SystemExit(f"error: --cluster-signing-cert-file/--cluster-signing-key-file: "
+                         f"{e}") from None
+    return csrsigning.SigningConfig(ca, datetime.timedelta(
+        seconds=args.cluster_signing_duration))
+
+
+def _components(text: str) -> dict[str, list[str]]:
     try:
         return discovery.parse_components(text)
     except ValueError as e:
@@ -89,6 +124,7 @@ def _components(text: str) -> dict[str, str]:
 
 
 async def amain(args: argparse.Namespace) -> None:
+    signing = signing_config(args)
     metrics = ManagerMetrics(args.metrics_bind_address, components=args.control_plane_metrics,
                              node_metrics_port=args.node_metrics_port)
     try:
@@ -98,6 +134,7 @@ async def amain(args: argparse.Namespace) -> None:
         sys.exit(1)
     server, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
     client = Client(server, credentials=credentials)
+    timing = leaderelection.timing_of(args)
     settings = NodeLifecycleSettings(
         node_monitor_grace_period=args.node_monitor_grace_period,
         node_monitor_period=min(5.0, max(0.5, args.node_monitor_grace_period / 8)),
@@ -106,7 +143,8 @@ async def amain(args: argparse.Namespace) -> None:
     task = asyncio.create_task(manager.run(client, leader_elect=args.leader_elect == "true",
                                            identity=args.identity, settings=settings,
                                            on_factory=metrics.use,
-                                           hpa_sync_period=args.horizontal_pod_autoscaler_sync_period))
+                                           hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
+                                           timing=timing, signing=signing))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -117,7 +155,12 @@ async def amain(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        leaderelection.timing_of(args)
+    except ValueError as e:
+        parser.error(str(e))
     log.setup(args.log_level)
     asyncio.run(amain(args))
 

@@ -2,7 +2,7 @@
 
 Controllers share one informer factory (one watch per resource for all of
 them). With leader election on, replicas race for the Lease
-`kube-system/jota-controller-manager`; only the holder runs controllers, and a
+`kube-system/kube-controller-manager`; only the holder runs controllers, and a
 replica that loses the lease stops them (and exits, as kube-controller-manager
 does, so its supervisor restarts it clean).
 """
@@ -14,9 +14,13 @@ import logging
 import socket
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Protocol
 
 from controlplane.controllers.cronjob import CronJobController
+from controlplane.controllers.csrapproving import CSRApprovingController
+from controlplane.controllers.csrcleaner import CSRCleaner
+from controlplane.controllers.csrsigning import CSRSigningController, SigningConfig
 from controlplane.controllers.daemonset import DaemonSetController
 from controlplane.controllers.deployment import DeploymentController
 from controlplane.controllers.disruption import DisruptionController
@@ -31,12 +35,14 @@ from controlplane.controllers.podautoscaler import DEFAULT_SYNC_PERIOD, Horizont
 from controlplane.controllers.pvbinder import PersistentVolumeBinder
 from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.controllers.statefulset import StatefulSetController
+from controlplane.controllers.tokencleaner import TokenCleaner
 from jota.client import Client, LeaderElector, SharedInformerFactory
+from jota.client.leaderelection import Timing
 
 logger = logging.getLogger(__name__)
 
 LEASE_NAMESPACE = "kube-system"
-LEASE_NAME = "jota-controller-manager"
+LEASE_NAME = "kube-controller-manager"  # kube-controller-manager's
 
 
 class Controller(Protocol):
@@ -47,7 +53,13 @@ class Controller(Protocol):
 
 def build_controllers(client: Client, factory: SharedInformerFactory,
                       settings: NodeLifecycleSettings | None = None, *,
-                      hpa_sync_period: float = DEFAULT_SYNC_PERIOD) -> list[Controller]:
+                      hpa_sync_period: float = DEFAULT_SYNC_PERIOD,
+                      signing: SigningConfig | None = None) -> list[Controller]:
+    # csrsigning runs only with --cluster-signing-cert-file/--cluster-signing-key-file.
+    certificates: list[Controller] = [CSRApprovingController(client, factory),
+                                      CSRCleaner(client, factory), TokenCleaner(client, factory)]
+    if signing is not None:
+        certificates.append(CSRSigningController(client, factory, signing))
     return [NamespaceController(client, factory), GarbageCollector(client, factory),
             ReplicaSetController(client, factory), DeploymentController(client, factory),
             NodeIPAMController(client, factory),
@@ -56,7 +68,8 @@ def build_controllers(client: Client, factory: SharedInformerFactory,
             JobController(client, factory), CronJobController(client, factory),
             EndpointsController(client, factory), EndpointSliceController(client, factory),
             PersistentVolumeBinder(client, factory), DisruptionController(client, factory),
-            HorizontalController(client, factory, sync_period=hpa_sync_period)]
+            HorizontalController(client, factory, sync_period=hpa_sync_period),
+            *certificates]
 
 
 # Told the informer factory while controllers run, None after (the metrics endpoint).
@@ -65,10 +78,11 @@ FactoryHook = Callable[[SharedInformerFactory | None], None]
 
 async def run_controllers(client: Client, settings: NodeLifecycleSettings | None = None,
                           on_factory: FactoryHook | None = None, *,
-                          hpa_sync_period: float = DEFAULT_SYNC_PERIOD) -> None:
+                          hpa_sync_period: float = DEFAULT_SYNC_PERIOD,
+                          signing: SigningConfig | None = None) -> None:
     factory = SharedInformerFactory(client)
     controllers = build_controllers(client, factory, settings,
-                                    hpa_sync_period=hpa_sync_period)
+                                    hpa_sync_period=hpa_sync_period, signing=signing)
     if on_factory is not None:
         on_factory(factory)
     factory.start()
@@ -90,16 +104,19 @@ async def run_controllers(client: Client, settings: NodeLifecycleSettings | None
 async def run(client: Client, *, leader_elect: bool, identity: str = "",
               settings: NodeLifecycleSettings | None = None,
               on_factory: FactoryHook | None = None,
-              hpa_sync_period: float = DEFAULT_SYNC_PERIOD) -> None:
+              hpa_sync_period: float = DEFAULT_SYNC_PERIOD,
+              timing: Timing | None = None, signing: SigningConfig | None = None) -> None:
     if not leader_elect:
-        await run_controllers(client, settings, on_factory, hpa_sync_period=hpa_sync_period)
+        await run_controllers(client, settings, on_factory, hpa_sync_period=hpa_sync_period,
+                              signing=signing)
         return
     identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
     elector = LeaderElector(
         client, namespace=LEASE_NAMESPACE, name=LEASE_NAME, identity=identity,
         on_started_leading=lambda: run_controllers(client, settings, on_factory,
-                                                   hpa_sync_period=hpa_sync_period),
+                                                   hpa_sync_period=hpa_sync_period,
+                                                   signing=signing),
         on_new_leader=lambda who: logger.info("leader is now", extra={"leader": who}),
-        release_on_cancel=True)
+        release_on_cancel=True, **asdict(timing or Timing()))
     await elector.run()
     logger.warning("lost the lease; exiting", extra={"identity": identity})

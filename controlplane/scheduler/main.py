@@ -12,7 +12,7 @@ import sys
 from controlplane.scheduler import scheduler
 from controlplane.scheduler.config import ConfigError, SchedulerConfig, load_config
 from jota import log
-from jota.client import Client, kubeconfig
+from jota.client import Client, kubeconfig, leaderelection
 from jota.metrics import metrics_bind_address, start_metrics_server
 
 logger = logging.getLogger("jota-scheduler")
@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "score weights, NodeResourcesFit scoringStrategy (default: "
                         "Kubernetes' defaults)")
     p.add_argument("--leader-elect", default="true", choices=["true", "false"],
-                   help="take the kube-system/jota-scheduler Lease before scheduling, so "
+                   help="take the kube-system/kube-scheduler Lease before scheduling, so "
                         "only one replica acts (default true)")
+    leaderelection.add_flags(p)
     p.add_argument("--identity", default="", help="this replica's name in the Lease")
     p.add_argument("--metrics-bind-address", type=metrics_bind_address,
                    default=DEFAULT_METRICS_BIND_ADDRESS,
@@ -55,9 +56,11 @@ async def amain(args: argparse.Namespace, config: SchedulerConfig) -> None:
         sys.exit(1)
     server, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
     client = Client(server, credentials=credentials)
+    timing = leaderelection.timing_of(args)
     task = asyncio.create_task(scheduler.run(client, config,
                                              leader_elect=args.leader_elect == "true",
-                                             identity=args.identity))
+                                             identity=args.identity,
+                                             timing=timing))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -69,7 +72,12 @@ async def amain(args: argparse.Namespace, config: SchedulerConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        leaderelection.timing_of(args)
+    except ValueError as e:
+        parser.error(str(e))
     log.setup(args.log_level)
     try:
         config = load_config(args.config)

@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,11 +51,12 @@ from jota.client import (
     SharedInformerFactory,
     object_of,
 )
+from jota.client.leaderelection import Timing
 
 logger = logging.getLogger(__name__)
 
 LEASE_NAMESPACE = "kube-system"
-LEASE_NAME = "jota-scheduler"
+LEASE_NAME = "kube-scheduler"  # kube-scheduler's
 UNSCHEDULABLE_FLUSH_PERIOD = 30.0
 
 
@@ -447,7 +449,7 @@ class Scheduler:
 
 
 async def run(client: Client, config: SchedulerConfig, *, leader_elect: bool,
-              identity: str = "") -> None:
+              identity: str = "", timing: Timing | None = None) -> None:
     async def lead() -> None:
         await Scheduler(client, config).run()
 
@@ -459,7 +461,7 @@ async def run(client: Client, config: SchedulerConfig, *, leader_elect: bool,
         client, namespace=LEASE_NAMESPACE, name=LEASE_NAME, identity=identity,
         on_started_leading=lead,
         on_new_leader=lambda who: logger.info("leader is now", extra={"leader": who}),
-        release_on_cancel=True)
+        release_on_cancel=True, **asdict(timing or Timing()))
     await elector.run()
     logger.warning("lost the lease; exiting", extra={"identity": identity})
 

@@ -23,6 +23,7 @@ from aetcd import rpc
 from prometheus_client import Histogram
 
 from jota.api import errors
+from jota.client.client import closed_under_call
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +111,15 @@ class Etcd:
             self._maintenance = rpc.MaintenanceStub(self._channel)
             self._lease = rpc.LeaseStub(self._channel)
 
-    async def _failover(self) -> None:
-        await self.close()
-        self._current = (self._current + 1) % len(self.endpoints)
+    async def _failover(self, failed: int) -> None:
+        """Move on to the next member after one failed on member `failed`, unless another
+        call has moved on already (all calls on a stopped member fail at once)."""
+        if failed != self._current:
+            return
+        channel, self._channel = self._channel, None
+        self._current = (failed + 1) % len(self.endpoints)
+        if channel is not None:
+            await channel.close()
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -134,19 +141,31 @@ class Etcd:
     async def _call(self, method: str, request: object) -> object:
         last: grpc.aio.AioRpcError | None = None
         for _ in range(len(self.endpoints) * 2):
+            current = self._current
             self._connect()
             stub = self._maintenance if method == "Status" else \
                 self._lease if method == "LeaseGrant" else self._kv
             try:
                 return await getattr(stub, method)(request, timeout=self.timeout)
+            except asyncio.CancelledError:
+                if not closed_under_call():
+                    raise
+                # Another call's failover closed the channel under this one: a write may
+                # have been applied, so say so rather than apply it twice.
+                if method not in ("Range", "Status"):
+                    raise errors.ServiceUnavailable(
+                        "etcd is unavailable: the connection closed during the call") from None
+                await asyncio.sleep(0.05)
+                continue
             except grpc.aio.AioRpcError as e:
                 last = e
                 if e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    await self._failover()
+                    await self._failover(current)
                     await asyncio.sleep(0.05)
                     continue
                 raise _translate(e) from None
-        assert last is not None
+        if last is None:
+            raise errors.ServiceUnavailable("etcd is unavailable: connections kept closing")
         raise _translate(last)
 
     async def get(self, key: bytes, *, revision: int = 0) -> tuple[KV | None, int]:
@@ -232,6 +251,7 @@ class Etcd:
         `revision` has been delivered. Raises Gone when `start_revision` is compacted
         and ServiceUnavailable when the stream breaks (the caller resumes).
         """
+        current = self._current
         self._connect()
         assert self._watch is not None
         create = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
@@ -260,10 +280,15 @@ class Etcd:
                     for ev in resp.events
                 ]
                 yield resp.header.revision, events
+        except asyncio.CancelledError:
+            if not closed_under_call():
+                raise
+            raise errors.ServiceUnavailable(  # the caller resumes, as after a break
+                "etcd is unavailable: the connection closed during the watch") from None
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.CANCELLED:
                 return
-            await self._failover()
+            await self._failover(current)
             raise _translate(e) from None
         finally:
             await requests.put(None)

@@ -103,6 +103,8 @@ RESOURCES: tuple[ResourceType, ...] = (
                  namespaced=False, has_status=False),
     ResourceType("ClusterRoleBinding", "clusterrolebindings", "rbac.authorization.k8s.io",
                  "v1", namespaced=False, has_status=False),
+    ResourceType("CertificateSigningRequest", "certificatesigningrequests",
+                 "certificates.k8s.io", "v1", namespaced=False, short_names=("csr",)),
     ResourceType("CustomResourceDefinition", "customresourcedefinitions",
                  "apiextensions.k8s.io", "v1", namespaced=False, short_names=("crd", "crds")),
 )

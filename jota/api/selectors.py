@@ -327,6 +327,7 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     "Namespace": frozenset({"status.phase"}),
     "ReplicaSet": frozenset({"status.replicas"}),
     "Job": frozenset({"status.successful"}),
+    "CertificateSigningRequest": frozenset({"spec.signerName"}),
 }
 
 
@@ -384,6 +385,8 @@ def field_set(obj: Obj) -> dict[str, str]:
         result["status.replicas"] = _text(status.get("replicas") or 0)
     elif kind == "Job":
         result["status.successful"] = _text(status.get("succeeded") or 0)
+    elif kind == "CertificateSigningRequest":
+        result["spec.signerName"] = _text(spec.get("signerName"))
     return result
 
 

@@ -24,7 +24,7 @@ COMMANDS = ("get", "describe", "apply", "delete", "create", "run", "expose", "la
             "annotate", "patch", "edit", "diff", "wait", "scale", "explain", "api_resources",
             "version", "config_cmd", "local", "logs", "exec", "cp", "port_forward", "rollout",
             "set_image", "cordon", "autoscale", "top",
-            "events")
+            "events", "certificate", "token")
 
 Runner = Callable[[Context, argparse.Namespace], Awaitable[int]]
 

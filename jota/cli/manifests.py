@@ -42,7 +42,9 @@ def parse(text: str, source: str) -> list[Manifest]:
             docs: list[Any] = [json.loads(text)]
         else:
             docs = list(yaml.safe_load_all(text))
-    except (yaml.YAMLError, ValueError) as e:
+    except yaml.YAMLError as e:
+        raise BadRequest(f"error parsing {source}: {_yaml_problem(e)}") from None
+    except ValueError as e:
         raise BadRequest(f'error parsing {source}: {_short(e)}') from None
     result: list[Manifest] = []
     for doc in docs:
@@ -66,6 +68,15 @@ def parse(text: str, source: str) -> list[Manifest]:
 
 def _short(e: Exception) -> str:
     return " ".join(str(e).split())
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """kubectl's one line (go-yaml's words: `yaml: line N: PROBLEM`), not PyYAML's
+    several lines quoting the source."""
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None and e.problem:
+        return (f"error converting YAML to JSON: yaml: line {e.problem_mark.line + 1}: "
+                f"{e.problem}")
+    return f"error converting YAML to JSON: yaml: {_short(e)}"
 
 
 def read(paths: list[str], recursive: bool = False, verb: str = "apply") -> list[Manifest]:

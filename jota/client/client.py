@@ -30,6 +30,15 @@ WatchEvent = tuple[str, Obj]
 """(type, object): type is ADDED, MODIFIED, DELETED, BOOKMARK or ERROR."""
 
 
+def closed_under_call() -> bool:
+    """Whether a CancelledError out of a gRPC call means its channel was closed (grpc.aio
+    cancels every call on a channel being closed: another call's failover, new
+    credentials) rather than this task being cancelled. Passed on as it is, it would end
+    the calling task silently, as a daemon's informer or lease loop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0
+
+
 def _ref(resource: str, namespace: str = "", name: str = "") -> pb.ResourceRef:
     return pb.ResourceRef(resource=resource, namespace=namespace or "", name=name or "")
 
@@ -99,17 +108,46 @@ class Client:
             self._stub = pb_grpc.ResourcesStub(self._channel)  # type: ignore[no-untyped-call]
         return self._stub
 
-    async def _failover(self) -> None:
-        await self.close()
-        self._current = (self._current + 1) % len(self.servers)
+    async def use_credentials(self, credentials: grpc.ChannelCredentials | None, *,
+                              grace: float = 30.0) -> None:
+        """Connect with new credentials from the next call on (a node's rotated client
+        certificate). Calls under way, watches included, finish on the old connection for
+        up to `grace` seconds, then it is closed and they reconnect as after a failover."""
+        old, self._channel, self._stub = self._channel, None, None
+        self._credentials = credentials
+        if old is not None:
+            await old.close(grace)
+
+    async def _failover(self, failed: int) -> None:
+        """Move on to the next apiserver after one failed on server `failed`, unless
+        another call has moved on already: when a server dies every call on it fails at
+        once, and each turning the wheel again would send some back to the dead one."""
+        if failed != self._current:
+            return
+        channel, self._channel, self._stub = self._channel, None, None
+        self._current = (failed + 1) % len(self.servers)
+        if channel is not None:
+            await channel.close()
 
     async def _call(
         self, fn: Callable[[pb_grpc.ResourcesStub], Awaitable[T]], *, idempotent: bool
     ) -> T:
         delay = 0.1
         for attempt in range(self.retries + 1):
+            current = self._current
             try:
                 return await fn(self._connect())
+            except asyncio.CancelledError:
+                if not closed_under_call():
+                    raise
+                # Another call's failover closed the channel under this one; a write may
+                # or may not have been applied, so only reads go again.
+                if not idempotent or attempt == self.retries:
+                    raise errors.ServiceUnavailable(
+                        f"the connection to the server {self.servers[current]} was closed "
+                        f"during the call") from None
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
             except grpc.aio.AioRpcError as e:
                 code = e.code()
                 retry = code == grpc.StatusCode.UNAVAILABLE and (
@@ -117,7 +155,7 @@ class Client:
                 )
                 if not retry or attempt == self.retries:
                     raise _translate(e, self.server) from None
-                await self._failover()
+                await self._failover(current)
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
@@ -191,6 +229,14 @@ class Client:
                                 idempotent=True)
         return _load(resp.body)
 
+    async def update_approval(self, resource: str, obj: Obj, namespace: str = "") -> Obj:
+        """A CertificateSigningRequest's approval subresource (its conditions only)."""
+        name = obj.get("metadata", {}).get("name", "")
+        req = pb.UpdateRequest(ref=_ref(resource, namespace, name), body=_dump(obj))
+        resp = await self._call(lambda s: s.UpdateApproval(req, timeout=self.timeout),
+                                idempotent=True)
+        return _load(resp.body)
+
     async def patch(self, resource: str, name: str, patch: Any, namespace: str = "",
                     *, patch_type: str = "strategic", status: bool = False,
                     dry_run: bool = False) -> Obj:
@@ -237,14 +283,21 @@ class Client:
             label_selector=label_selector, field_selector=field_selector,
             allow_bookmarks=allow_bookmarks, send_initial_events=send_initial_events,
         )
+        current = self._current
         call = self._connect().Watch(req)
         try:
             async for event in call:
                 yield event.type, _load(event.object)
+        except asyncio.CancelledError:
+            if not closed_under_call():
+                raise
+            raise errors.ServiceUnavailable(  # the caller watches again, as after a break
+                f"the connection to the server {self.servers[current]} was closed during "
+                f"the watch") from None
         except grpc.aio.AioRpcError as e:
-            server = self.server
+            server = self.servers[current]
             if e.code() == grpc.StatusCode.UNAVAILABLE:
-                await self._failover()
+                await self._failover(current)
             raise _translate(e, server) from None
         finally:
             call.cancel()

@@ -108,9 +108,14 @@ def context_settings(server: str, creds: Credentials, namespace: str = "default"
 def write(path: Path, server: str, creds: Credentials, *, name: str = "default",
           namespace: str = "default") -> None:
     """A one-context file for a daemon (mode 0600: it holds a private key)."""
+    write_context(path, context_settings(server, creds, namespace), name=name)
+
+
+def write_context(path: Path, settings: dict[str, Any], *, name: str = "default") -> None:
+    """A one-context file of these settings (file paths allowed, as a joined node's
+    kubeconfig names its certificate files), written whole or not at all."""
     doc = {"apiVersion": "v1", "kind": "Config", "current-context": name,
-           "contexts": [{"name": name, "context": context_settings(server, creds,
-                                                                   namespace)}]}
+           "contexts": [{"name": name, "context": settings}]}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.touch(mode=0o600)

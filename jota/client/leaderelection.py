@@ -19,6 +19,7 @@ else may take over (`lease_duration` > `renew_deadline`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import copy
 import enum
@@ -59,6 +60,62 @@ def parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """client-go's LeaderElectionConfig durations, in seconds, with kube's defaults."""
+
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+def _duration(text: str) -> float:
+    """A Go duration as the flags take it (`15s`, `500ms`, `1m`) or plain seconds."""
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            text, unit = text[:-len(suffix)], scale
+            break
+    else:
+        unit = 1.0
+    try:
+        value = float(text) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 15s") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
+    return value
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """kube-controller-manager's and kube-scheduler's --leader-elect-* duration flags."""
+    d = Timing()
+    parser.add_argument("--leader-elect-lease-duration", type=_duration,
+                        default=d.lease_duration, metavar="DURATION",
+                        help="how long a standby waits after the leader's last renewal "
+                             "before taking the Lease (default 15s)")
+    parser.add_argument("--leader-elect-renew-deadline", type=_duration,
+                        default=d.renew_deadline, metavar="DURATION",
+                        help="how long the leader keeps retrying a renewal before it stops "
+                             "leading; less than the lease duration (default 10s)")
+    parser.add_argument("--leader-elect-retry-period", type=_duration,
+                        default=d.retry_period, metavar="DURATION",
+                        help="how often candidates try to take or renew the Lease "
+                             "(default 2s)")
+
+
+def timing_of(args: argparse.Namespace) -> Timing:
+    """The flags' Timing; a bad combination is a clear error, as client-go's."""
+    timing = Timing(args.leader_elect_lease_duration, args.leader_elect_renew_deadline,
+                    args.leader_elect_retry_period)
+    if timing.lease_duration <= timing.renew_deadline:
+        raise ValueError("--leader-elect-lease-duration must be greater than "
+                         "--leader-elect-renew-deadline")
+    if timing.renew_deadline <= JITTER_FACTOR * timing.retry_period:
+        raise ValueError(f"--leader-elect-renew-deadline must be greater than "
+                         f"--leader-elect-retry-period*{JITTER_FACTOR}")
+    return timing
 
 
 @dataclass(frozen=True)

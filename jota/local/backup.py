@@ -63,22 +63,26 @@ def save(endpoint: str, path: Path) -> Snapshot:
     return status(path)
 
 
-def restore_command(snapshot: Path, data_dir: Path, name: str, peer_url: str
-                    ) -> list[str]:
-    """etcdctl's arguments to make `data_dir` from `snapshot` for a one-member cluster."""
+def restore_command(snapshot: Path, data_dir: Path, name: str, peer_url: str,
+                    initial_cluster: str = "") -> list[str]:
+    """etcdctl's arguments to make `data_dir` from `snapshot` for member `name` of the
+    cluster `initial_cluster` (NAME=PEER_URL,...; a one-member cluster when empty). Every
+    member is restored from the same file with the same --initial-cluster, as etcd's
+    disaster-recovery guide does."""
     return ["snapshot", "restore", str(snapshot), "--data-dir", str(data_dir),
-            "--name", name, "--initial-cluster", f"{name}={peer_url}",
+            "--name", name, "--initial-cluster", initial_cluster or f"{name}={peer_url}",
             "--initial-advertise-peer-urls", peer_url]
 
 
-def restore(snapshot: Path, data_dir: Path, name: str, peer_url: str) -> Path:
+def restore(snapshot: Path, data_dir: Path, name: str, peer_url: str,
+            initial_cluster: str = "") -> Path:
     """Replace `data_dir` (etcd must be stopped) with the snapshot's state; returns where
     the old data went, so nothing is lost if the snapshot was the wrong one."""
     status(snapshot)  # a corrupt or missing file fails here, before anything moves
     fresh = data_dir.with_name(data_dir.name + ".restoring")
     if fresh.exists():
         shutil.rmtree(fresh)
-    _run(restore_command(snapshot, fresh, name, peer_url))
+    _run(restore_command(snapshot, fresh, name, peer_url, initial_cluster))
     old = data_dir.with_name(f"{data_dir.name}.before-restore-{time.strftime('%Y%m%d%H%M%S')}")
     if data_dir.exists():
         data_dir.rename(old)

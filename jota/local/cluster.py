@@ -17,6 +17,13 @@ for the single node), so Service IPs and NodePorts work. With node VMs, this
 machine reaches the service CIDR and the LoadBalancer pool through the first node
 whose proxy runs (netns.service_route_steps), as through MetalLB's layer-2 speaker.
 
+With `--etcd-members 3 --control-planes 2` the control plane is highly available
+(jota/local/topology.py names and places each replica): three etcd members of one
+cluster, two apiservers (ports 6443 and 6444) that every kubeconfig lists, two
+controller-managers and two schedulers electing a leader. `stop-component`,
+`start-component` and `restart` break and mend it on purpose; `backup` and `restore`
+save and bring back etcd's keyspace.
+
 Everything lives in one folder (`state_dir()`): logs, etcd's data, the nodes'
 Docker data and `state.json`, which names each process, node and the network,
 so `down` removes exactly what `up` made, and `what_is_left` can prove it.
@@ -43,7 +50,7 @@ import docker
 
 from jota.client import kubeconfig
 from jota.client.client import Client
-from jota.local import leftovers, netns, tls
+from jota.local import backup, leftovers, netns, tls, topology
 from jota.local.docker import (
     DEFAULT_SOCKET,
     answers,
@@ -52,7 +59,6 @@ from jota.local.docker import (
 )
 from jota.local.images import TEST_IMAGE, build_test_image, load_image
 from jota.local.processes import (
-    start_apiserver,
     start_controller_manager,
     start_dns,
     start_etcd,
@@ -64,14 +70,14 @@ from jota.local.processes import (
 )
 from jota.local.prometheus import NodeTLS, start_prometheus, write_config
 
-ETCD_CLIENT_PORT = 23790
-ETCD_PEER_PORT = 23800
-APISERVER_PORT = 6443
+ETCD_CLIENT_PORT = topology.ETCD_CLIENT_PORT
+ETCD_PEER_PORT = topology.ETCD_PEER_PORT
+APISERVER_PORT = topology.APISERVER_PORT
 AGENT_PORT = 10250  # kubelet's; every node VM has an address of its own
 # The control plane's /metrics (each daemon's default), scraped by --prometheus.
-APISERVER_METRICS_PORT = 8080
-CONTROLLER_MANAGER_METRICS_PORT = 10257
-SCHEDULER_METRICS_PORT = 10259
+APISERVER_METRICS_PORT = topology.APISERVER_METRICS_PORT
+CONTROLLER_MANAGER_METRICS_PORT = topology.CONTROLLER_MANAGER_METRICS_PORT
+SCHEDULER_METRICS_PORT = topology.SCHEDULER_METRICS_PORT
 CONTEXT = "jota-local"
 NODE_NAME = "jota-local-1"
 CLUSTER_INDEX = 0
@@ -128,12 +134,33 @@ class State:
     components: list[Component] = field(default_factory=list)
     cluster: int | None = None  # set when the cluster has a network of node VMs
     nodes: list[NodeVM] = field(default_factory=list)
+    etcd_members: int = 1
+    control_planes: int = 1
 
     def component(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)
 
+    def of_kind(self, kind: str) -> list[Component]:
+        """Every replica of a control-plane component (`apiserver`, `etcd`, ...)."""
+        return [c for c in self.components if topology.kind_of(c.name) == kind]
+
+    def apiservers(self) -> str:
+        """Every apiserver's address, comma-separated, as kubeconfigs and --apiserver
+        take them (the Client fails over between them)."""
+        return topology.apiserver_addresses(self.listen_host(), self.control_planes)
+
+    def listen_host(self) -> str:
+        """Where the apiservers listen: the bridge's address with node VMs, else loopback."""
+        lay = self.layout()
+        return lay.gateway if lay is not None else "127.0.0.1"
+
     def put(self, component: Component) -> None:
-        self.components = [c for c in self.components if c.name != component.name]
+        """Record a started component; a restarted one keeps its place, so `down` still
+        stops the clients before the apiservers and those before etcd."""
+        for i, c in enumerate(self.components):
+            if c.name == component.name:
+                self.components[i] = component
+                return
         self.components.append(component)
 
     def layout(self) -> netns.Layout | None:
@@ -149,7 +176,9 @@ def read_state() -> State:
     data = json.loads(path.read_text())
     return State(components=[Component(**c) for c in data.get("components", [])],
                  cluster=data.get("cluster"),
-                 nodes=[NodeVM(**n) for n in data.get("nodes", [])])
+                 nodes=[NodeVM(**n) for n in data.get("nodes", [])],
+                 etcd_members=int(data.get("etcd_members", 1)),
+                 control_planes=int(data.get("control_planes", 1)))
 
 
 def load_state() -> list[Component]:
@@ -161,14 +190,19 @@ def _save(state: State) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"components": [asdict(c) for c in state.components],
                                 "cluster": state.cluster,
-                                "nodes": [asdict(n) for n in state.nodes]}, indent=2))
+                                "nodes": [asdict(n) for n in state.nodes],
+                                "etcd_members": state.etcd_members,
+                                "control_planes": state.control_planes}, indent=2))
 
 
 # ---- up --------------------------------------------------------------------------------------
 
-def up(progress: Progress, nodes: int = 1, prometheus: bool = False) -> str:
-    """Start the control plane and `nodes` nodes (and Prometheus scraping them all);
-    returns the apiserver address."""
+def up(progress: Progress, nodes: int = 1, prometheus: bool = False,
+       etcd_members: int = 1, control_planes: int = 1) -> str:
+    """Start the control plane (`etcd_members` etcd members, `control_planes` apiservers,
+    controller-managers and schedulers) and `nodes` nodes (and Prometheus scraping them
+    all); returns every apiserver's address, comma-separated."""
+    topology.check(etcd_members, control_planes)
     state = read_state()
     if any(c.alive for c in state.components):
         raise RuntimeError(f"a local cluster is already running (state in {state_dir()}); "
@@ -178,35 +212,26 @@ def up(progress: Progress, nodes: int = 1, prometheus: bool = False) -> str:
         _check_can_make_vms(lay)
     root = state_dir()
     root.mkdir(parents=True, exist_ok=True)
-    state = State(cluster=lay.cluster if lay else None)
+    state = State(cluster=lay.cluster if lay else None, etcd_members=etcd_members,
+                  control_planes=control_planes)
     try:
-        listen_host = "127.0.0.1"
         if lay is not None:
             state.nodes = [_node_vm(root, lay, n) for n in lay.nodes]
             _save(state)  # before the first change, so `down` can undo a half-made network
             _make_network(lay, progress)
-            listen_host = lay.gateway
+        listen_host = state.listen_host()
         progress(f"Making the cluster's CA and certificates ({root / 'pki'})")
-        tls.make(root / "pki", server=f"{listen_host}:{APISERVER_PORT}",
+        # Every kubeconfig names every apiserver: its Client fails over between them.
+        tls.make(root / "pki", server=state.apiservers(),
                  hosts=sorted({"127.0.0.1", listen_host}))
-        api_address = _start_control_plane(state, root, listen_host, progress)
+        api_address = _start_control_plane(state, progress)
         progress("Checking this machine's Docker engine and building the test image "
                  f"{TEST_IMAGE}")
         ensure_dockerd()
         build_test_image()
         _start_dns(state, root, api_address, lay, progress)
         if lay is None:
-            progress(f"Starting the node agent ({NODE_NAME})")
-            # The agents' default metrics port, where the apiserver's metrics API (jota
-            # top, autoscaling) scrapes /metrics/resource.
-            tls.add_node(pki(), NODE_NAME, "127.0.0.1", api_address)
-            node = start_node_agent(api_address, root / "logs", node_name=NODE_NAME,
-                                    root_dir=root / "node", metrics_port=10255,
-                                    extra_args=_cluster_dns_args(state) +
-                                    pki().node_args(NODE_NAME))
-            state.put(Component(f"node/{NODE_NAME}", node.proc.pid, node.address,
-                                str(node.log)))
-            _save(state)
+            _start_host_node(state, root, api_address, progress)
             _start_host_proxy(state, root, api_address, progress)
         else:
             _start_vms(state, lay, api_address, state.nodes, progress, load=[TEST_IMAGE])
@@ -218,6 +243,20 @@ def up(progress: Progress, nodes: int = 1, prometheus: bool = False) -> str:
         down(lambda _m: None)
         raise
     return api_address
+
+
+def _start_host_node(state: State, root: Path, apiservers: str, progress: Progress) -> None:
+    """The single node's agent, on this machine's engine."""
+    progress(f"Starting the node agent ({NODE_NAME})")
+    if not pki().node(NODE_NAME)[0].exists():
+        tls.add_node(pki(), NODE_NAME, "127.0.0.1", apiservers)
+    # The agents' default metrics port, where the apiserver's metrics API (jota top,
+    # autoscaling) scrapes /metrics/resource.
+    node = start_node_agent(apiservers, root / "logs", node_name=NODE_NAME,
+                            root_dir=root / "node", metrics_port=10255,
+                            extra_args=_cluster_dns_args(state) + pki().node_args(NODE_NAME))
+    state.put(Component(f"node/{NODE_NAME}", node.proc.pid, node.address, str(node.log)))
+    _save(state)
 
 
 def _check_can_make_vms(lay: netns.Layout) -> None:
@@ -351,32 +390,63 @@ def _make_network(lay: netns.Layout, progress: Progress) -> None:
         netns.apply(netns.node_steps(lay, n))
 
 
-def _start_control_plane(state: State, root: Path, listen_host: str,
-                         progress: Progress) -> str:
-    logs = root / "logs"
-    progress("Starting etcd")
-    etcd = start_etcd(root / "etcd", client_port=ETCD_CLIENT_PORT,
-                      peer_port=ETCD_PEER_PORT, name="jota-local")
-    state.put(Component("etcd", etcd.proc.pid, etcd.address, str(etcd.log)))
+def _start_control_plane(state: State, progress: Progress) -> str:
+    """etcd's members, then the apiservers, controller-managers and schedulers; returns
+    every apiserver's address, comma-separated."""
+    for member in topology.etcd_members(state.etcd_members):
+        _start_etcd_member(state, member.component, progress)
+    for kind in ("apiserver", "controller-manager", "scheduler"):
+        for name in topology.names(kind, state.control_planes):
+            _start_replica(state, name, progress)
+    return state.apiservers()
+
+
+def _start_etcd_member(state: State, component: str, progress: Progress) -> None:
+    members = topology.etcd_members(state.etcd_members)
+    member = next(m for m in members if m.component == component)
+    if len(members) == 1:
+        progress("Starting etcd")
+    else:
+        progress(f"Starting etcd member {component} (client {member.client_url}, peer "
+                 f"{member.peer_url}, one of {len(members)})")
+    etcd = start_etcd(state_dir() / component, client_port=member.client_port,
+                      peer_port=member.peer_port, name=member.name,
+                      initial_cluster=topology.initial_cluster(members)
+                      if len(members) > 1 else "")
+    state.put(Component(component, etcd.proc.pid, etcd.address, str(etcd.log)))
     _save(state)
-    progress(f"Starting the apiserver on {listen_host}:{APISERVER_PORT}")
-    api = _start_apiserver(etcd.address, logs, listen_host)
-    state.put(Component("apiserver", api.proc.pid, api.address, str(api.log)))
+
+
+def _start_replica(state: State, name: str, progress: Progress) -> None:
+    """One apiserver, controller-manager or scheduler replica (`name` says which)."""
+    kind, index = topology.kind_of(name), topology.index_of(name)
+    logs = state_dir() / "logs"
+    metrics = topology.metrics_port(kind, index)
+    what = f"the {name}" if name == kind else name
+    if kind == "apiserver":
+        address = topology.apiserver_address(state.listen_host(), index)
+        progress(f"Starting {what} on {address}")
+        api = _start_apiserver(name, address, metrics, state.etcd_members, logs)
+        state.put(Component(name, api.proc.pid, api.address, str(api.log)))
+    elif kind == "controller-manager":
+        progress(f"Starting {what}")
+        cm = start_controller_manager(
+            state.apiservers(), logs, name=name, metrics_port=metrics,
+            extra_args=["--control-plane-metrics",
+                        topology.control_plane_metrics(state.control_planes),
+                        "--identity", topology.identity(name),
+                        *_kubeconfig("controller-manager")])
+        state.put(Component(name, cm.proc.pid, cm.extra["metrics"], str(cm.log)))
+    elif kind == "scheduler":
+        progress(f"Starting {what}")
+        sched = start_scheduler(state.apiservers(), logs, name=name, metrics_port=metrics,
+                                leader_elect=True,
+                                extra_args=["--identity", topology.identity(name),
+                                            *_kubeconfig("scheduler")])
+        state.put(Component(name, sched.proc.pid, sched.extra["metrics"], str(sched.log)))
+    else:
+        raise ValueError(f"{name!r} is not a control-plane replica")
     _save(state)
-    progress("Starting the controller-manager")
-    others = (f"apiserver=127.0.0.1:{APISERVER_METRICS_PORT},"
-              f"scheduler=127.0.0.1:{SCHEDULER_METRICS_PORT}")
-    cm = start_controller_manager(api.address, logs,
-                                  metrics_port=CONTROLLER_MANAGER_METRICS_PORT,
-                                  extra_args=["--control-plane-metrics", others,
-                                              *_kubeconfig("controller-manager")])
-    state.put(Component("controller-manager", cm.proc.pid, cm.extra["metrics"], str(cm.log)))
-    progress("Starting the scheduler")
-    sched = start_scheduler(api.address, logs, metrics_port=SCHEDULER_METRICS_PORT,
-                            extra_args=_kubeconfig("scheduler"))
-    state.put(Component("scheduler", sched.proc.pid, sched.extra["metrics"], str(sched.log)))
-    _save(state)
-    return api.address
 
 
 def _start_prometheus(state: State, root: Path, progress: Progress) -> None:
@@ -384,9 +454,9 @@ def _start_prometheus(state: State, root: Path, progress: Progress) -> None:
     the controller-manager; its data goes with the cluster's folder."""
     progress("Starting Prometheus (deploy/prometheus/prometheus.yml)")
     cert, key = pki().prometheus
-    config = write_config(root / "prometheus",
-                          f"127.0.0.1:{CONTROLLER_MANAGER_METRICS_PORT}",
-                          NodeTLS(pki().ca, cert, key))
+    managers = ",".join(f"127.0.0.1:{topology.metrics_port('controller-manager', i)}"
+                        for i in range(state.control_planes))
+    config = write_config(root / "prometheus", managers, NodeTLS(pki().ca, cert, key))
     prom = start_prometheus(config, root / "prometheus" / "data", root / "logs" /
                             "prometheus.log")
     state.put(Component("prometheus", prom.proc.pid, prom.address, str(prom.log)))
@@ -408,20 +478,17 @@ def _kubeconfig(component: str) -> list[str]:
     return ["--kubeconfig", str(pki().kubeconfig(component))]
 
 
-def _start_apiserver(etcd: str, logs: Path, host: str) -> _Started:
-    if host == "127.0.0.1":
-        d = start_apiserver(etcd, logs, port=APISERVER_PORT,
-                            metrics_port=APISERVER_METRICS_PORT,
-                            extra_args=pki().apiserver_args())
-        return _Started(d.proc, d.address, d.log)
-    cmd = [sys.executable, "-m", "controlplane.apiserver.main", "--etcd-servers", etcd,
-           "--listen", f"{host}:{APISERVER_PORT}",
-           "--metrics-bind-address", f"127.0.0.1:{APISERVER_METRICS_PORT}",
-           *pki().apiserver_args()]
-    log = logs / "apiserver.log"
+def _start_apiserver(name: str, address: str, metrics_port: int, etcd_members: int,
+                     logs: Path) -> _Started:
+    """An apiserver listening on `address` (HOST:PORT), given every etcd member."""
+    cmd = [sys.executable, "-m", "controlplane.apiserver.main",
+           "--etcd-servers", topology.etcd_servers(etcd_members), "--listen", address,
+           "--metrics-bind-address", f"127.0.0.1:{metrics_port}", *pki().apiserver_args()]
+    log = logs / f"{name}.log"
     proc = _spawn(cmd, log)
-    wait_for_port(host, APISERVER_PORT, 60.0, proc, log)
-    return _Started(proc, f"{host}:{APISERVER_PORT}", log)
+    host, _, port = address.rpartition(":")
+    wait_for_port(host, int(port), 60.0, proc, log)
+    return _Started(proc, address, log)
 
 
 @dataclass
@@ -599,10 +666,9 @@ def start_node(name: str, progress: Progress) -> None:
         netns.apply(netns.restore_plan(lay, lay.node(vm.name)), progress)
         vm.cut = False
         _save(state)
-    api = state.component("apiserver")
-    if api is None or not api.alive:
+    if not any(c.alive for c in state.of_kind("apiserver")):
         raise RuntimeError("the local cluster's apiserver is not running")
-    _start_vms(state, lay, api.address, [vm], progress)
+    _start_vms(state, lay, state.apiservers(), [vm], progress)
 
 
 def _vm(name: str) -> tuple[State, netns.Layout, NodeVM]:
@@ -666,18 +732,170 @@ def node_rows() -> list[NodeRow]:
     return rows
 
 
+# ---- components: stop, start, restart; backup and restore ----------------------------------
+
+def _running_state() -> State:
+    state = read_state()
+    if not state.components:
+        raise RuntimeError("no local cluster is running")
+    return state
+
+
+def _find(state: State, name: str) -> Component:
+    c = state.component(name)
+    if c is None:
+        names = ", ".join(c.name for c in state.components)
+        raise RuntimeError(f'no component "{name}" in the local cluster ({names})')
+    return c
+
+
+def stop_component(name: str, progress: Progress, kill: bool = False) -> None:
+    """Stop one component (SIGTERM, as a clean shutdown), or with `kill` SIGKILL it, as
+    a crash: a leader keeps its Lease until it expires, etcd gets no chance to step down."""
+    state = _running_state()
+    c = _find(state, name)
+    if not c.alive:
+        raise RuntimeError(f"{name} is not running")
+    progress(f"{'Killing' if kill else 'Stopping'} {name} (pid {c.pid})")
+    if kill:
+        with contextlib.suppress(OSError):
+            os.kill(c.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and leftovers.alive(c.pid):
+            time.sleep(0.05)
+    else:
+        _stop(c.pid, timeout=15.0)
+
+
+def start_component(name: str, progress: Progress) -> None:
+    """Start a stopped component again with the flags `up` gave it (its data, a member's
+    etcd data directory included, is where it was)."""
+    state = _running_state()
+    c = _find(state, name)
+    if c.alive:
+        raise RuntimeError(f"{name} is running already (pid {c.pid})")
+    _start_component(state, name, progress)
+
+
+def _start_component(state: State, name: str, progress: Progress) -> None:
+    root, apis, lay = state_dir(), state.apiservers(), state.layout()
+    kind = topology.kind_of(name)
+    if kind == "etcd":
+        _start_etcd_member(state, name, progress)
+    elif kind:
+        _start_replica(state, name, progress)
+    elif name == "dns":
+        _start_dns(state, root, apis, lay, progress)
+    elif name == "ingress":
+        _start_ingress(state, root, apis, lay, progress, _kubeconfig("ingress"))
+    elif name == "prometheus":
+        _start_prometheus(state, root, progress)
+    elif name == f"node/{NODE_NAME}":
+        _start_host_node(state, root, apis, progress)
+    elif name == f"proxy/{NODE_NAME}":
+        _start_host_proxy(state, root, apis, progress)
+    elif lay is not None and name.partition("/")[0] in ("dockerd", "node", "proxy"):
+        vm = next(v for v in state.nodes if v.name == name.partition("/")[2])
+        _start_vms(state, lay, apis, [vm], progress)  # what of the node runs stays
+    else:
+        raise RuntimeError(f"do not know how to start {name}")
+
+
+def _in_order(state: State, kinds: tuple[str, ...]) -> list[Component]:
+    return [c for kind in kinds for c in state.of_kind(kind)]
+
+
+def restart(progress: Progress) -> None:
+    """Stop every control-plane process and etcd member, then start them again, as after
+    a power cut of the control-plane machines; the nodes and add-ons keep running and
+    their watches resume against the new apiservers."""
+    state = _running_state()
+    order = ("scheduler", "controller-manager", "apiserver", "etcd")
+    for c in _in_order(state, order):
+        if c.alive:
+            progress(f"Stopping {c.name}")
+            _stop(c.pid, timeout=15.0)
+    for c in _in_order(state, tuple(reversed(order))):
+        _start_component(state, c.name, progress)
+
+
+def backup_etcd(path: Path, progress: Progress) -> backup.Snapshot:
+    """A snapshot of the cluster's etcd into `path`, taken from the first member that
+    answers (any member has the whole keyspace)."""
+    state = _running_state()
+    members = [c for c in state.of_kind("etcd") if c.alive]
+    if not members:
+        raise RuntimeError("no etcd member of the local cluster is running")
+    if path.exists():
+        raise FileExistsError(f"{path} exists already: choose another name")
+    failures = []
+    for c in members:
+        progress(f"Saving a snapshot of {c.name} ({c.address}) to {path}")
+        try:
+            return backup.save(c.address, path)
+        except RuntimeError as e:
+            failures.append(f"{c.name}: {e}")
+            path.unlink(missing_ok=True)
+    raise RuntimeError("no etcd member gave a snapshot: " + "; ".join(failures))
+
+
+def restore_etcd(path: Path, progress: Progress) -> backup.Snapshot:
+    """Replace the cluster's whole state with a snapshot: stop the apiservers and every
+    etcd member, make each member's data directory from the snapshot (one new cluster of
+    the same members), start etcd and the apiservers, then restart everything that
+    watches (their watches are at revisions past the snapshot's)."""
+    snap = backup.status(path)  # a missing or corrupt file fails here, before any stop
+    state = _running_state()
+    for c in _in_order(state, ("apiserver", "etcd")):
+        if c.alive:
+            progress(f"Stopping {c.name}")
+            _stop(c.pid, timeout=15.0)
+    members = topology.etcd_members(state.etcd_members)
+    cluster = topology.initial_cluster(members)
+    for m in members:
+        data = state_dir() / m.component
+        progress(f"Restoring {m.component}'s data ({data}) from {path} (revision "
+                 f"{snap.revision}, {snap.keys} keys)")
+        old = backup.restore(path, data, m.name, m.peer_url, initial_cluster=cluster)
+        progress(f"The data {m.component} had is kept in {old}")
+    for kind in ("etcd", "apiserver"):
+        for c in state.of_kind(kind):
+            _start_component(state, c.name, progress)
+    _restart_watchers(state, progress)
+    return snap
+
+
+def _restart_watchers(state: State, progress: Progress) -> None:
+    """Restart the controller-managers, schedulers, dns, node agents, proxies and ingress,
+    in that order: each lists afresh from the restored state."""
+    watchers = [*_in_order(state, ("controller-manager", "scheduler")),
+                *[c for c in state.components if c.name == "dns"
+                  or c.name.startswith(("node/", "proxy/"))],
+                *[c for c in state.components if c.name == "ingress"]]
+    for c in watchers:
+        if c.alive:
+            progress(f"Stopping {c.name}")
+            _stop(c.pid, timeout=15.0)
+    lay = state.layout()
+    for c in watchers:
+        if lay is not None and c.name.startswith(("node/", "proxy/")):
+            continue
+        _start_component(state, c.name, progress)
+    if lay is not None and state.nodes:
+        _start_vms(state, lay, state.apiservers(), state.nodes, progress)
+
+
 # ---- down ------------------------------------------------------------------------------------
 
 def _cluster_id(state: Any) -> str:
     """The cluster's id (its kube-system namespace's uid), which the agents put on every
     container; "" when the apiserver does not answer (then every agent-made container
     on this machine's engine goes)."""
-    api = next((c for c in state.components if c.name == "apiserver" and c.alive), None)
-    if api is None:
+    if not any(c.alive for c in state.of_kind("apiserver")):
         return ""
 
     async def read() -> str:
-        async with Client(api.address, timeout=5, retries=1,
+        async with Client(state.apiservers(), timeout=5, retries=2,
                           credentials=admin_credentials().channel()) as c:
             ns = await c.get("namespaces", "kube-system")
             return str(ns["metadata"]["uid"])

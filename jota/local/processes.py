@@ -77,7 +77,9 @@ def _spawn(name: str, cmd: list[str], log: Path, env: dict[str, str] | None = No
 
 def start_etcd(data_dir: Path, *, client_port: int = 0, peer_port: int = 0,
                name: str = "default", timeout: float = 30.0,
-               extra_args: list[str] | None = None) -> Daemon:
+               initial_cluster: str = "", extra_args: list[str] | None = None) -> Daemon:
+    """One etcd member; `initial_cluster` (NAME=PEER_URL,...) makes it a member of a
+    cluster of several, which must all be started (each waits for a quorum)."""
     etcd = shutil.which("etcd")
     if etcd is None:
         raise FileNotFoundError("etcd is not installed: run `make deps` (Debian: etcd-server)")
@@ -88,7 +90,7 @@ def start_etcd(data_dir: Path, *, client_port: int = 0, peer_port: int = 0,
     cmd = [etcd, "--name", name, "--data-dir", str(data_dir),
            "--listen-client-urls", client, "--advertise-client-urls", client,
            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-           "--initial-cluster", f"{name}={peer}",
+           "--initial-cluster", initial_cluster or f"{name}={peer}",
            "--experimental-watch-progress-notify-interval", "1s",
            *(extra_args or [])]
     log = data_dir.parent / f"{name}-etcd.log"

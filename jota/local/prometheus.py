@@ -35,7 +35,9 @@ class NodeTLS:
 
 def render_config(template: str, *, controller_manager: str, rules_dir: Path,
                   scrape_interval: str = "", node_tls: NodeTLS | None = None) -> str:
-    """The template with every http_sd URL at `controller_manager` (HOST:PORT), the
+    """The template with every http_sd URL at `controller_manager` (HOST:PORT; with
+    several comma-separated, one http_sd per controller-manager, so discovery goes on
+    when one is down: Prometheus merges the same target found twice), the
     rule files under `rules_dir` and, if given, another scrape and SD refresh interval
     (the tests scrape every second). With `node_tls`, the node agents' jobs scrape
     over HTTPS with that client certificate (the agents of a TLS cluster ask for one)."""
@@ -45,17 +47,23 @@ def render_config(template: str, *, controller_manager: str, rules_dir: Path,
         config["global"]["scrape_timeout"] = scrape_interval
     config["rule_files"] = [str(rules_dir / Path(f).name) for f in config.get("rule_files")
                             or []]
+    managers = [m.strip() for m in controller_manager.split(",") if m.strip()]
     for job in config.get("scrape_configs") or []:
-        for sd in job.get("http_sd_configs") or []:
-            path = "/" + sd["url"].split("://", 1)[-1].split("/", 1)[-1]
-            sd["url"] = f"http://{controller_manager}{path}"
-            if scrape_interval:
-                sd["refresh_interval"] = scrape_interval
+        sds = []
+        for template_sd in job.get("http_sd_configs") or []:
+            path = "/" + template_sd["url"].split("://", 1)[-1].split("/", 1)[-1]
+            for manager in managers:
+                sd = {**template_sd, "url": f"http://{manager}{path}"}
+                if scrape_interval:
+                    sd["refresh_interval"] = scrape_interval
+                sds.append(sd)
             if node_tls is not None and path == "/sd/nodes":
                 job["scheme"] = "https"
                 job["tls_config"] = {"ca_file": str(node_tls.ca),
                                      "cert_file": str(node_tls.cert),
                                      "key_file": str(node_tls.key)}
+        if sds:
+            job["http_sd_configs"] = sds
     header = ("# Written by `jota local up --prometheus` from deploy/prometheus/prometheus.yml"
               "\n")
     return header + yaml.safe_dump(config, sort_keys=False)

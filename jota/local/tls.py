@@ -82,6 +82,26 @@ class Files:
                 "--encryption-provider-config", str(self.encryption),
                 *(["--bootstrap-listen", bootstrap_listen] if bootstrap_listen else [])]
 
+    def signing_args(self) -> list[str]:
+        """The controller-manager's flags to sign approved node certificates with the CA."""
+        return ["--cluster-signing-cert-file", str(self.ca),
+                "--cluster-signing-key-file", str(self.ca_key)]
+
+    def join_args(self, name: str) -> list[str]:
+        """A node's flags to join with a bootstrap token (write_bootstrap first) instead of
+        a certificate made for it: it writes its key, certificate and kubeconfig under
+        node-NAME/. Its serving certificate still comes from add_node (--tls-cert-file):
+        the apiserver checks node serving certificates against the CA."""
+        folder = self.root / f"node-{name}"
+        _, cert, key = self.node(name)
+        return ["--bootstrap-kubeconfig", str(self.bootstrap(name)),
+                "--kubeconfig", str(folder / "kubelet.conf"), "--cert-dir", str(folder),
+                "--tls-cert-file", str(cert), "--tls-private-key-file", str(key),
+                "--client-ca-file", str(self.ca)]
+
+    def bootstrap(self, name: str) -> Path:
+        return self.root / f"bootstrap-{name}.conf"
+
     def node_args(self, name: str) -> list[str]:
         conf, cert, key = self.node(name)
         return ["--kubeconfig", str(conf), "--tls-cert-file", str(cert),
@@ -143,6 +163,15 @@ def add_node(files: Files, name: str, address: str, server: str) -> None:
     _write(key, pair.key)
     kubeconfig.write(conf, server, Credentials(ca.cert, pair.cert, pair.key),
                      name="jota-local")
+
+
+def write_bootstrap(files: Files, name: str, bootstrap_server: str, token: str) -> Path:
+    """The bootstrap kubeconfig of one joining node: the apiserver's --bootstrap-listen
+    address, the CA to check it by, and a token (`jota token create`'s)."""
+    path = files.bootstrap(name)
+    kubeconfig.write(path, bootstrap_server, Credentials(files.ca.read_bytes(), token=token),
+                     name="bootstrap")
+    return path
 
 
 def admin(files: Files) -> Credentials:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from jota import log
 from jota.client import Client, kubeconfig
+from node.agent import bootstrap, servingcert
 from node.agent.agent import Agent, AgentConfig
 from node.agent.containers import parse_resolv_conf
 from node.agent.nodestatus import DEFAULT_MAX_PODS, NodeConfig, machine_info
@@ -81,6 +82,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apiserver", default="127.0.0.1:6443",
                    help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
     kubeconfig.add_flag(p)
+    p.add_argument("--bootstrap-kubeconfig", type=Path, default=None, metavar="FILE",
+                   help="a kubeconfig with a bootstrap token (server = the apiserver's "
+                        "--bootstrap-listen port, its CA): when the --kubeconfig file is "
+                        "missing or its certificate expired, the node asks for its own "
+                        "certificate with it and writes --kubeconfig (kubelet's TLS "
+                        "bootstrapping)")
+    p.add_argument("--cert-dir", type=Path, default=bootstrap.DEFAULT_CERT_DIR,
+                   metavar="DIR",
+                   help="where a bootstrapped node keeps its key and certificate "
+                        f"(default {bootstrap.DEFAULT_CERT_DIR})")
+    p.add_argument("--rotate-certificates", default="true", choices=["true", "false"],
+                   help="with --bootstrap-kubeconfig: renew the client certificate before "
+                        "it expires, asking with the node's own identity (default true)")
+    p.add_argument("--rotate-server-certificates", default="false",
+                   choices=["true", "false"],
+                   help="with --bootstrap-kubeconfig and no --tls-cert-file: ask the "
+                        "cluster for a serving certificate (signer kubernetes.io/"
+                        "kubelet-serving, approved with `jota certificate approve`) and "
+                        "serve with it once signed, so that the apiserver reaches this "
+                        "node's logs, exec and metrics; until then, and without it, the "
+                        "node serves with a self-signed certificate (default false)")
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="name of the Node object (default: the hostname)")
     p.add_argument("--docker-host", default="unix:///var/run/docker.sock",
@@ -198,19 +220,58 @@ async def amain(args: argparse.Namespace) -> None:
     if args.pod_cidr:  # pods join a bridge with the node's pod CIDR (node/network)
         config.network = await podnet.setup(args.docker_host, args.pod_cidr)
     args.root_dir.mkdir(parents=True, exist_ok=True)
-    server, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
-    client = Client(server, credentials=credentials)
+    join = None
+    if args.bootstrap_kubeconfig is not None:
+        join = bootstrap.Join(args.node_name, args.apiserver, args.kubeconfig,
+                              args.bootstrap_kubeconfig, args.cert_dir)
+        await bootstrap.ensure_certificate(join)
+    # Without --tls-cert-file a joined node serves with a certificate the cluster signed
+    # earlier, else self-signs one as kubelet does (and asks for a signed one in the
+    # background with --rotate-server-certificates).
+    ask_serving = False
+    if join is not None and args.tls_cert_file is None:
+        files = servingcert.signed_serving_files(join) \
+            if args.rotate_server_certificates == "true" else None
+        ask_serving = args.rotate_server_certificates == "true" and files is None
+        files = files or servingcert.serving_files(join, node_ip)
+        args.tls_cert_file, args.tls_private_key_file = files.cert, files.key
+        args.client_ca_file = args.client_ca_file or files.client_ca
+    address, credentials = kubeconfig.connect_args(args.apiserver, args.kubeconfig)
+    client = Client(address, credentials=credentials)
     runtime = DockerRuntime(args.docker_host)
     agent = Agent(client, runtime, config)
     allowed = ([a for a in args.apiserver_ips.split(",") if a] if args.apiserver_ips
                else apiserver_ips(args.apiserver, node_ip))
     # Before the streaming server: a taken metrics port then fails with nothing to undo.
+    metrics_context = metrics_tls(args)
     metrics = start_metrics(agent, node_ip, args.metrics_port, args.root_dir,
-                            metrics_tls(args)) \
+                            metrics_context) \
         if args.metrics_port else None
     server = await start_node_server(runtime, node_ip, args.port, allowed=allowed,
                                      tls=node_tls(args))
+
+    async def serve_signed() -> None:
+        """Once a person approved the serving request: serve with the signed certificate
+        (new metrics connections at once, the streaming service after a restart)."""
+        nonlocal server
+        assert join is not None
+        files = await servingcert.request_serving(client, join, node_ip)
+        args.tls_cert_file, args.tls_private_key_file = files.cert, files.key
+        if metrics_context is not None:
+            metrics_context.load_cert_chain(str(files.cert), str(files.key))
+        await server.stop(1.0)
+        try:
+            server = await start_node_server(runtime, node_ip, args.port, allowed=allowed,
+                                             tls=node_tls(args))
+        except OSError as e:  # the port taken meanwhile: the next start uses the files
+            logger.error("cannot serve with the signed certificate: %s", e)
+            return
+        logger.info("serving with the certificate the cluster signed")
+
     task = asyncio.create_task(agent.run())
+    serving = asyncio.create_task(serve_signed(), name="serving") if ask_serving else None
+    rotation = (asyncio.create_task(bootstrap.rotate(client, join), name="rotation")
+                if join is not None and args.rotate_certificates == "true" else None)
     routes = (asyncio.create_task(RouteSync(client, args.node_name).run(), name="routes")
               if args.pod_cidr else None)
     loop = asyncio.get_running_loop()
@@ -220,9 +281,10 @@ async def amain(args: argparse.Namespace) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
-        if routes is not None:
-            routes.cancel()
-            await asyncio.wait([routes])
+        for side in (routes, rotation, serving):
+            if side is not None:
+                side.cancel()
+                await asyncio.wait([side])
         if metrics is not None:
             metrics.stop()
         await server.stop(1.0)
@@ -255,7 +317,11 @@ def start_metrics(agent: Agent, host: str, port: int, root_dir: Path,
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.bootstrap_kubeconfig is not None and args.kubeconfig is None:
+        parser.error("--bootstrap-kubeconfig needs --kubeconfig: the file the node writes "
+                     "its own credentials to")
     log.setup(args.log_level)
     try:
         asyncio.run(amain(args))

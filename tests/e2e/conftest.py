@@ -1,4 +1,6 @@
-"""A whole cluster on this machine, made the way a user makes one: `jota local up --nodes 2`.
+"""A whole cluster on this machine, made the way a user makes one: `jota local up --nodes 2
+--etcd-members 3 --control-planes 2` (an HA control plane, so tests/e2e/test_ha.py can kill
+parts of it; every other test sees one cluster, as a user of an HA cluster does).
 
 The session fixture runs the real CLI in a temporary $HOME (and JOTA_LOCAL_DIR), so
 the user's own context and local cluster are never touched, and `jota local down` at
@@ -16,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +27,8 @@ from jota.client.client import Client
 from jota.local import cluster, leftovers
 from jota.local.docker import answers, ensure_dockerd
 
-UP_TIMEOUT = 240.0
+UP_TIMEOUT = 300.0
+UP_ARGS = ("--nodes", "2", "--etcd-members", "3", "--control-planes", "2")
 DOWN_TIMEOUT = 120.0
 
 
@@ -40,8 +44,9 @@ class Node:
 class LocalCluster:
     env: dict[str, str]
     state_dir: Path
-    apiserver: str
+    apiserver: str  # the first apiserver
     nodes: tuple[Node, ...]
+    apiservers: str = ""  # every apiserver, comma-separated (a Client fails over)
 
     def jota(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "jota.cli.main", *args], env=self.env,
@@ -49,6 +54,11 @@ class LocalCluster:
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
+
+    def components(self) -> dict[str, dict[str, Any]]:
+        """state.json's components by name (pid, address, log), as they are now."""
+        state = json.loads((self.state_dir / "state.json").read_text())
+        return {c["name"]: c for c in state["components"]}
 
 
 def what_is_left() -> list[str]:
@@ -92,14 +102,15 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
     home = tmp_path_factory.mktemp("home")
     state_dir = home / ".jota" / "local"
     env = {**os.environ, "HOME": str(home), "JOTA_LOCAL_DIR": str(state_dir)}
-    up = _cli(env, "local", "up", "--nodes", "2", timeout=UP_TIMEOUT)
+    up = _cli(env, "local", "up", *UP_ARGS, timeout=UP_TIMEOUT)
     try:
         assert up.returncode == 0, f"jota local up failed:\n{up.stdout}\n{up.stderr}"
         state = json.loads((state_dir / "state.json").read_text())
-        apiserver = next(c["address"] for c in state["components"] if c["name"] == "apiserver")
+        apiservers = [c["address"] for c in state["components"]
+                      if c["name"] in ("apiserver", "apiserver-1", "apiserver-2")]
         nodes = tuple(Node(n["name"], n["address"], n["pod_cidr"], n["docker_host"])
                       for n in state["nodes"])
-        yield LocalCluster(env, state_dir, apiserver, nodes)
+        yield LocalCluster(env, state_dir, apiservers[0], nodes, ",".join(apiservers))
     finally:
         down = _cli(env, "local", "down", timeout=DOWN_TIMEOUT)
         assert down.returncode == 0, f"jota local down failed:\n{down.stdout}\n{down.stderr}"
@@ -111,6 +122,7 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
 async def client(local_cluster: LocalCluster) -> AsyncIterator[Client]:
     """A client with the admin certificate `jota local up` made (the cluster runs TLS)."""
     _, creds = kubeconfig.load(local_cluster.state_dir / "pki" / "admin.conf")
-    c = Client(local_cluster.apiserver, credentials=creds.channel())
+    c = Client(local_cluster.apiservers or local_cluster.apiserver,
+               credentials=creds.channel())
     yield c
     await c.close()

@@ -83,8 +83,8 @@ def gate() -> Gate:
     async def secret(name: str) -> dict[str, Any] | None:
         return token_secret() if name == "bootstrap-token-abcdef" else None
 
-    async def pod_node(namespace: str, name: str) -> str:
-        return {"mine": "a", "theirs": "b"}.get(name, "")
+    async def pod_node(namespace: str, name: str) -> str | None:
+        return {"mine": "a", "theirs": "b", "unbound": ""}.get(name)
 
     return Gate(secure=True, secret=secret, pod_node=pod_node, clock=lambda: NOW)
 
@@ -112,6 +112,11 @@ async def test_a_node_writes_its_own_pods_status_only(ca: pki.KeyPair) -> None:
         await gate().check("UpdateStatus", Ref("nodes", name="b"), Context(node))
     with pytest.raises(errors.Forbidden, match='cannot create resource "pods/exec"'):
         await gate().check("Exec", Ref("", "ns", "mine"), Context(node))
+    with pytest.raises(errors.Forbidden, match="can only update pods bound to it"):
+        await gate().check("Delete", Ref("pods", "ns", "unbound"), Context(node))
+    # A pod already gone (the node finishing its deletion twice) is NotFound, not Forbidden.
+    with pytest.raises(errors.NotFound, match='pods "gone" not found'):
+        await gate().check("Delete", Ref("pods", "ns", "gone"), Context(node))
 
 
 async def test_a_bootstrap_token_may_only_ask_for_a_certificate() -> None:

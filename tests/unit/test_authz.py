@@ -39,9 +39,14 @@ def test_allowed(user: User, req: Request) -> None:
      'secrets is forbidden: User "system:bootstrap:abcdef" cannot list resource "secrets" in '
      'API group "" in the namespace "kube-system"'),
     (NODE_A, Request("patch", "nodes", name="b", subresource="status"),
-     'nodes/status "b" is forbidden: User "system:node:a" cannot patch resource '
+     'nodes "b" is forbidden: User "system:node:a" cannot patch resource '
      '"nodes/status" in API group "" at the cluster scope: node \'a\' cannot modify node '
      '\'b\''),
+    (BOOT, Request("update", "certificatesigningrequests", "certificates.k8s.io",
+                   name="x", subresource="approval"),
+     'certificatesigningrequests.certificates.k8s.io "x" is forbidden: User '
+     '"system:bootstrap:abcdef" cannot update resource "certificatesigningrequests/approval" '
+     'in API group "certificates.k8s.io" at the cluster scope'),
     (NODE_A, Request("update", "leases", namespace="kube-node-lease", name="b"),
      "can only access node lease with the same name as the requesting node"),
     (NODE_A, Request("patch", "pods", namespace="ns", name="p", subresource="status",

@@ -11,6 +11,7 @@ from controlplane.apiserver.bootstrap import (
     first_address,
     kubernetes_service,
     service_update,
+    serving_port,
 )
 
 
@@ -50,3 +51,12 @@ def test_service_and_endpoints() -> None:
     assert (es["addressType"], es["endpoints"]) == (
         "IPv4", [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}])
     assert es["metadata"]["labels"] == {"kubernetes.io/service-name": "kubernetes"}
+
+
+def test_apiservers_sharing_an_address_agree_on_one_port() -> None:
+    # Two apiservers of `jota local up --control-planes 2` on one address: both name the
+    # first live one's port, so neither rewrites the other's Endpoints each round.
+    leases = [("127.0.0.1", 6444), ("127.0.0.1", 6443)]
+    assert serving_port(leases, 6443) == serving_port(leases, 6444) == 6443
+    assert serving_port([("127.0.0.1", 6444)], 6443) == 6444  # the first one is gone
+    assert serving_port([], 6444) == 6444

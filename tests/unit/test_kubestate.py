@@ -168,11 +168,15 @@ def test_control_plane_targets() -> None:
         {"scheduler": "127.0.0.1:10259", "apiserver": "127.0.0.1:8080"}) == [
         {"targets": ["127.0.0.1:8080"], "labels": {"__meta_jota_component": "apiserver"}},
         {"targets": ["127.0.0.1:10259"], "labels": {"__meta_jota_component": "scheduler"}}]
+    assert discovery.control_plane_targets({"apiserver": ["h:8080", "h:8081"]}) == [
+        {"targets": ["h:8080", "h:8081"], "labels": {"__meta_jota_component": "apiserver"}}]
 
 
 def test_parse_components() -> None:
     assert discovery.parse_components("apiserver=127.0.0.1:8080, scheduler=h:10259") == {
-        "apiserver": "127.0.0.1:8080", "scheduler": "h:10259"}
+        "apiserver": ["127.0.0.1:8080"], "scheduler": ["h:10259"]}
+    assert discovery.parse_components("apiserver=h:8080,apiserver=h:8081") == {
+        "apiserver": ["h:8080", "h:8081"]}
     assert discovery.parse_components("") == {}
     for bad in ("etcd=h:1", "apiserver", "apiserver=h", "apiserver=:1"):
         with pytest.raises(ValueError, match="use COMPONENT=HOST:PORT"):

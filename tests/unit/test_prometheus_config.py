@@ -66,6 +66,18 @@ def test_rendered_config_for_a_cluster_is_valid(tmp_path: Path) -> None:
     assert urls and all(u.startswith("http://127.0.0.1:41234/sd/") for u in urls)
 
 
+def test_each_controller_manager_of_an_ha_cluster_is_a_discovery_source(tmp_path: Path
+                                                                        ) -> None:
+    text = render_config((PROM / "prometheus.yml").read_text(),
+                         controller_manager="127.0.0.1:10257,127.0.0.1:10267",
+                         rules_dir=PROM / "rules")
+    (tmp_path / "prometheus.yml").write_text(text)
+    promtool("check", "config", "prometheus.yml", cwd=tmp_path)
+    for job in yaml.safe_load(text)["scrape_configs"]:
+        hosts = [sd["url"].split("/")[2] for sd in job["http_sd_configs"]]
+        assert hosts == ["127.0.0.1:10257", "127.0.0.1:10267"], job["job_name"]
+
+
 def test_a_tls_cluster_scrapes_its_nodes_over_https_with_a_certificate(tmp_path: Path
                                                                        ) -> None:
     for name in ("ca.crt", "p.crt", "p.key"):

@@ -11,7 +11,7 @@ list of `{"targets": [...], "labels": {...}}`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from jota.api.meta import Obj
@@ -55,21 +55,30 @@ def node_targets(nodes: Iterable[Obj], port: int = NODE_METRICS_PORT) -> list[Ta
     return groups
 
 
-def control_plane_targets(components: dict[str, str]) -> list[TargetGroup]:
-    """`{"apiserver": "127.0.0.1:8080", ...}` -> one group per component."""
-    return [{"targets": [address], "labels": {"__meta_jota_component": name}}
-            for name, address in sorted(components.items()) if address]
+def control_plane_targets(components: Mapping[str, str | Sequence[str]]
+                          ) -> list[TargetGroup]:
+    """`{"apiserver": "127.0.0.1:8080", ...}` -> one group per component, with every
+    replica's address (`{"apiserver": ["127.0.0.1:8080", "127.0.0.1:8081"]}`) as its
+    targets."""
+    groups = []
+    for name, addresses in sorted(components.items()):
+        targets = [addresses] if isinstance(addresses, str) else list(addresses)
+        if any(targets):
+            groups.append({"targets": [t for t in targets if t],
+                           "labels": {"__meta_jota_component": name}})
+    return groups
 
 
-def parse_components(text: str) -> dict[str, str]:
-    """`apiserver=127.0.0.1:8080,scheduler=127.0.0.1:10259` -> a dict; ValueError names
-    the bad entry."""
-    out: dict[str, str] = {}
+def parse_components(text: str) -> dict[str, list[str]]:
+    """`apiserver=127.0.0.1:8080,scheduler=127.0.0.1:10259` -> a dict of each component's
+    addresses (a component named again is another replica: `apiserver=h:8080,apiserver=
+    h:8081`); ValueError names the bad entry."""
+    out: dict[str, list[str]] = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
         name, sep, address = item.partition("=")
         host, colon, port = address.rpartition(":")
         if not sep or name not in COMPONENTS or not colon or not host or not port.isdigit():
             raise ValueError(f"invalid entry {item!r}: use COMPONENT=HOST:PORT with COMPONENT "
                              f"one of {', '.join(COMPONENTS)}")
-        out[name] = address
+        out.setdefault(name, []).append(address)
     return out

@@ -9,6 +9,7 @@ takes them back with None when it stops leading).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -23,12 +24,12 @@ SD_CONTENT_TYPE = "application/json"
 
 class ManagerMetrics:
     def __init__(self, bind: str, *, node_metrics_port: int = discovery.NODE_METRICS_PORT,
-                 components: dict[str, str] | None = None,
+                 components: Mapping[str, str | Sequence[str]] | None = None,
                  registry: CollectorRegistry = REGISTRY) -> None:
         host, port = parse_bind_address(bind)
         self.factory: SharedInformerFactory | None = None
         self.node_metrics_port = node_metrics_port
-        self.components = dict(components or {})
+        self.components: dict[str, str | Sequence[str]] = dict(components or {})
         if port:
             self.components.setdefault(
                 "controller-manager", f"{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")

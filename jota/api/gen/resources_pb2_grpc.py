@@ -59,6 +59,11 @@ class ResourcesStub:
                 request_serializer=jota_dot_api_dot_gen_dot_resources__pb2.UpdateRequest.SerializeToString,
                 response_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
                 _registered_method=True)
+        self.UpdateApproval = channel.unary_unary(
+                '/jota.v1.Resources/UpdateApproval',
+                request_serializer=jota_dot_api_dot_gen_dot_resources__pb2.UpdateRequest.SerializeToString,
+                response_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
+                _registered_method=True)
         self.Patch = channel.unary_unary(
                 '/jota.v1.Resources/Patch',
                 request_serializer=jota_dot_api_dot_gen_dot_resources__pb2.PatchRequest.SerializeToString,
@@ -135,6 +140,13 @@ class ResourcesServicer:
 
     def UpdateStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateApproval(self, request, context):
+        """A CertificateSigningRequest's approval subresource: only status.conditions change.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -220,6 +232,11 @@ def add_ResourcesServicer_to_server(servicer, server):
             ),
             'UpdateStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateStatus,
+                    request_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.UpdateRequest.FromString,
+                    response_serializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.SerializeToString,
+            ),
+            'UpdateApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApproval,
                     request_deserializer=jota_dot_api_dot_gen_dot_resources__pb2.UpdateRequest.FromString,
                     response_serializer=jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.SerializeToString,
             ),
@@ -402,6 +419,33 @@ class Resources:
             request,
             target,
             '/jota.v1.Resources/UpdateStatus',
+            jota_dot_api_dot_gen_dot_resources__pb2.UpdateRequest.SerializeToString,
+            jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/jota.v1.Resources/UpdateApproval',
             jota_dot_api_dot_gen_dot_resources__pb2.UpdateRequest.SerializeToString,
             jota_dot_api_dot_gen_dot_resources__pb2.ObjectResponse.FromString,
             options,

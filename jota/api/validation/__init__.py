@@ -15,7 +15,16 @@ from jota.api.errors import FieldError
 from jota.api.meta import Obj
 from jota.api.registry import ResourceType
 from jota.api.schema import check_schema
-from jota.api.validation import config, meta, misc, networking, service, storage, workloads
+from jota.api.validation import (
+    certificates,
+    config,
+    meta,
+    misc,
+    networking,
+    service,
+    storage,
+    workloads,
+)
 from jota.api.validation.common import obj as as_dict
 from jota.api.validation.pod import validate_pod_spec
 
@@ -46,6 +55,7 @@ RULES: dict[str, Rule] = {
     "Lease": misc.validate_lease,
     "Ingress": networking.validate_ingress,
     "NetworkPolicy": networking.validate_network_policy,
+    "CertificateSigningRequest": certificates.validate_csr,
 }
 
 

@@ -14,6 +14,7 @@ import argparse
 from jota.api import errors
 from jota.api.apply import annotate_last_applied, last_applied_of, three_way_patch
 from jota.api.meta import name_of
+from jota.api.registry import ResourceType
 from jota.cli import manifests, printers
 from jota.cli.context import Context, UsageError, report_error, type_of
 from jota.cli.flags import (
@@ -40,7 +41,7 @@ async def run(ctx: Context, args: argparse.Namespace) -> int:
     suffix = dry_run_suffix(args.dry_run)
     for m in manifests.read(args.filename, args.recursive, verb="apply"):
         try:
-            rt = type_of(m.doc)
+            rt = _mapping(m)
             name = name_of(m.doc)
             if not name:
                 raise UsageError(f'error when retrieving current configuration of: '
@@ -82,3 +83,15 @@ async def run(ctx: Context, args: argparse.Namespace) -> int:
             failed = True
             report_error(e)
     return 1 if failed else 0
+
+
+def _mapping(m: manifests.Manifest) -> ResourceType:
+    """The manifest's kind, or kubectl's message naming the object and its file."""
+    try:
+        return type_of(m.doc)
+    except errors.BadRequest as e:
+        md = m.doc.get("metadata")
+        md = md if isinstance(md, dict) else {}
+        raise UsageError(f'resource mapping not found for name: "{md.get("name") or ""}" '
+                         f'namespace: "{md.get("namespace") or ""}" from "{m.source}": '
+                         f"{e.message}") from None

@@ -1,5 +1,6 @@
-"""`jota local up|down|status|logs|stop-node|start-node|load-image`: a cluster on this
-machine, for trying Jota out and for the end-to-end tests."""
+"""`jota local up|down|status|logs|stop-node|start-node|load-image|stop-component|
+start-component|restart|backup|restore`: a cluster on this machine, for trying Jota out
+and for the end-to-end tests."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from jota.api.meta import Obj
 from jota.cli import config
 from jota.cli.context import Context, UsageError
 from jota.client.client import Client
-from jota.local import cluster
+from jota.local import cluster, topology
 
 READY_TIMEOUT = 90.0
 
@@ -31,6 +32,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "(10.244.I.0/24); this needs root.")
     up.add_argument("--nodes", type=int, default=1,
                     help="how many nodes (default 1: one node on this machine's Docker engine)")
+    up.add_argument("--etcd-members", type=int, default=1, metavar="1|3",
+                    help="etcd members (default 1); 3 make a real etcd cluster, which "
+                         "keeps working with one member down")
+    up.add_argument("--control-planes", type=int, default=1, metavar="1|2",
+                    help="apiservers, controller-managers and schedulers (default 1); with "
+                         "2 the controller-managers and schedulers elect a leader and every "
+                         "client fails over between the apiservers")
     up.add_argument("--prometheus", action="store_true",
                     help="also run Prometheus (this machine's `prometheus` binary) on "
                          "127.0.0.1:9090 with deploy/prometheus/prometheus.yml, scraping "
@@ -42,8 +50,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      ).set_defaults(run=run_status)
     logs = verbs.add_parser("logs", help="print a component's log")
     logs.add_argument("component", help="etcd, apiserver, controller-manager, node/NAME, "
-                                         "dockerd/NAME")
+                                         "dockerd/NAME (etcd-2, apiserver-1, ... with "
+                                         "several)")
     logs.set_defaults(run=run_logs)
+    stop_c = verbs.add_parser(
+        "stop-component", help="stop one component of the cluster (etcd-2, apiserver-1, "
+                               "controller-manager, dns, ...), or --kill it",
+        description="Stop one component, as `jota local stop-node` stops a node: SIGTERM, "
+                    "or with --kill SIGKILL, as a crash (a leader keeps its Lease until it "
+                    "expires). `jota local start-component` starts it again.")
+    stop_c.add_argument("component", help="a name `jota local status` lists")
+    stop_c.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
+    stop_c.set_defaults(run=run_stop_component)
+    start_c = verbs.add_parser("start-component",
+                               help="start a stopped component again with its flags and data")
+    start_c.add_argument("component")
+    start_c.set_defaults(run=run_start_component)
+    verbs.add_parser(
+        "restart", help="stop every etcd member and control-plane process, then start them "
+                        "again (the nodes keep running)").set_defaults(run=run_restart)
+    save = verbs.add_parser("backup", help="save a snapshot of the cluster's etcd to FILE",
+                            description="etcdctl snapshot save from a running member: the "
+                                        "whole cluster state in one file.")
+    save.add_argument("file", type=Path, metavar="FILE")
+    save.set_defaults(run=run_backup)
+    restore = verbs.add_parser(
+        "restore", help="replace the cluster's state with a snapshot from `jota local backup`",
+        description="Stops the apiservers and every etcd member, restores each member's "
+                    "data from FILE (the old data is kept beside it), starts them again and "
+                    "restarts everything that watches the apiserver.")
+    restore.add_argument("file", type=Path, metavar="FILE")
+    restore.set_defaults(run=run_restore)
     stop = verbs.add_parser("stop-node", help="power a node off (its agent and Docker engine "
                                               "stop), or --cut its network link")
     stop.add_argument("node", help="the node's name, e.g. jota-worker-2")
@@ -72,10 +109,15 @@ class _Steps:
 async def run_up(ctx: Context, args: argparse.Namespace) -> int:
     if args.nodes < 1:
         raise UsageError(f"--nodes must be at least 1, not {args.nodes}")
+    try:
+        topology.check(args.etcd_members, args.control_planes)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     progress = _Steps(ctx)
     try:
         address = await asyncio.to_thread(cluster.up, progress, args.nodes,
-                                          args.prometheus)
+                                          args.prometheus, args.etcd_members,
+                                          args.control_planes)
         names = [r.name for r in cluster.node_rows()]
         progress(f"Waiting for the node(s) to be Ready: {', '.join(names)}")
         await wait_nodes_ready(address, names, READY_TIMEOUT)
@@ -87,7 +129,8 @@ async def run_up(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     config.set_context(cluster.CONTEXT, server=address, namespace="default", use=True,
                        credentials=cluster.admin_credentials())
-    ctx.print(f"\nThe local cluster is up: apiserver at {address}, context "
+    ctx.print(f"\nThe local cluster is up: apiserver{'s' if ',' in address else ''} at "
+              f"{address}, context "
               f"\"{cluster.CONTEXT}\" written to {config.config_path()}.")
     prom = cluster.read_state().component("prometheus")
     if prom is not None:
@@ -190,4 +233,55 @@ async def run_load_image(ctx: Context, args: argparse.Namespace) -> int:
         await asyncio.to_thread(cluster.load_images, args.images, _Steps(ctx))
     except (RuntimeError, OSError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
+    return 0
+
+
+async def run_stop_component(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        await asyncio.to_thread(cluster.stop_component, args.component, _Steps(ctx),
+                                args.kill)
+    except (RuntimeError, OSError) as e:
+        raise UsageError(str(e)) from None
+    ctx.print(f"{args.component} {'killed' if args.kill else 'stopped'}")
+    return 0
+
+
+async def run_start_component(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        await asyncio.to_thread(cluster.start_component, args.component, _Steps(ctx))
+    except (RuntimeError, OSError, TimeoutError) as e:
+        raise UsageError(str(e)) from None
+    ctx.print(f"{args.component} started")
+    return 0
+
+
+async def run_restart(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        await asyncio.to_thread(cluster.restart, _Steps(ctx))
+    except (RuntimeError, OSError, TimeoutError) as e:
+        raise UsageError(str(e)) from None
+    ctx.print("The local cluster's control plane is restarted.")
+    return 0
+
+
+async def run_backup(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        snap = await asyncio.to_thread(cluster.backup_etcd, args.file, _Steps(ctx))
+    except (RuntimeError, OSError) as e:
+        raise UsageError(str(e)) from None
+    ctx.print(f"Snapshot saved to {snap.path}: revision {snap.revision}, {snap.keys} keys, "
+              f"{snap.size} bytes")
+    return 0
+
+
+async def run_restore(ctx: Context, args: argparse.Namespace) -> int:
+    progress = _Steps(ctx)
+    try:
+        snap = await asyncio.to_thread(cluster.restore_etcd, args.file, progress)
+        names = [r.name for r in cluster.node_rows()]
+        progress(f"Waiting for the node(s) to be Ready: {', '.join(names)}")
+        await wait_nodes_ready(cluster.read_state().apiservers(), names, READY_TIMEOUT)
+    except (RuntimeError, OSError, TimeoutError) as e:
+        raise UsageError(str(e)) from None
+    ctx.print(f"Restored {snap.path} (revision {snap.revision}, {snap.keys} keys).")
     return 0

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from jota.api import certificates
 from jota.api.meta import Obj, annotations_of, labels_of, name_of
-from jota.cli.printers.age import human_age, human_between, rfc3339
+from jota.cli.printers.age import human_age, human_between, human_duration, rfc3339
 from jota.cli.printers.columns_net import (
     endpoints_row,
     endpointslice_row,
@@ -407,6 +408,13 @@ def _resourcequota(rq: Obj, now: datetime) -> list[str]:
     return [name_of(rq), _age(rq, now), ", ".join(requests), ", ".join(limits)]
 
 
+def _csr(csr: Obj, now: datetime) -> list[str]:
+    seconds = dig(csr, "spec", "expirationSeconds")
+    requested = human_duration(seconds) if isinstance(seconds, int) else NONE
+    return [name_of(csr), _age(csr, now), _s(csr, "spec", "signerName") or NONE,
+            _s(csr, "spec", "username"), requested, certificates.condition_text(csr)]
+
+
 def _name_age(obj: Obj, now: datetime) -> list[str]:
     return [name_of(obj), _age(obj, now)]
 
@@ -477,6 +485,8 @@ _KINDS: dict[str, KindColumns] = {
     "ResourceQuota": KindColumns(_cols("Name", "Age", "Request", "Limit"), _resourcequota),
     "LimitRange": KindColumns(_cols("Name", "Created At"), _created_at),
     "CustomResourceDefinition": KindColumns(_cols("Name", "Created At"), _created_at),
+    "CertificateSigningRequest": KindColumns(_cols("Name", "Age", "SignerName", "Requestor",
+                                                   "RequestedDuration", "Condition"), _csr),
 }
 
 _WIDE_VARIANTS: dict[str, Row] = {

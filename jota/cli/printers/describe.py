@@ -29,6 +29,7 @@ from jota.cli.printers.describe_common import (
     labels_multiline,
     taints_multiline,
 )
+from jota.cli.printers.describe_csr import describe_csr
 from jota.cli.printers.describe_hpa import describe_hpa
 from jota.cli.printers.describe_pod import describe_pod, describe_pod_template
 from jota.cli.printers.fields import (
@@ -67,6 +68,8 @@ def describe(rt: ResourceType, obj: Obj, events: list[Obj] | None, *, now: datet
         return _secret(obj)
     if rt.kind == "HorizontalPodAutoscaler":
         return describe_hpa(obj, mine, now)
+    if rt.kind == "CertificateSigningRequest":
+        return describe_csr(obj, mine, now)
     return _generic(obj, mine, now)
 
 
