@@ -106,7 +106,7 @@ async def test_foreground_waits_for_dependents(client: Client, namespace: str):
 async def test_controller_manager_holds_the_lease(client: Client, controller_manager: Daemon):
     async def held() -> bool:
         try:
-            lease = await client.get("leases", "jota-controller-manager", "kube-system")
+            lease = await client.get("leases", "kube-controller-manager", "kube-system")
         except errors.NotFound:
             return False
         return bool(lease["spec"].get("holderIdentity"))
