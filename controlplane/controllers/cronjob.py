@@ -41,6 +41,7 @@ from controlplane.controllers.replicaset import (
     pod_key,
     uid_of,
 )
+from controlplane.controllers.runloop import run_controller
 from jota.api import errors
 from jota.api.meta import Obj, name_of, namespace_of
 from jota.api.validation.cron import Schedule, next_after, parse_schedule
@@ -52,7 +53,6 @@ from jota.client import (
     RateLimitingQueue,
     SharedInformerFactory,
     object_of,
-    run_workers,
 )
 
 logger = logging.getLogger(__name__)
@@ -272,10 +272,7 @@ class CronJobController:
             self.queue.add(f"{namespace_of(job)}/{ref.get('name', '')}")
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers)
-        finally:
-            await self.recorder.shutdown()
+        await run_controller(self.queue, self.sync, workers, self.recorder)
 
     async def sync(self, key: str) -> None:
         cj = self.cj_informer.store.get_by_key(key)

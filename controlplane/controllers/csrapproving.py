@@ -8,7 +8,8 @@ when a joining node asked with a bootstrap token (system:bootstrappers, kube's
 Everything else stays Pending for a human (`jota certificate approve`). Jota has no
 RBAC, so kube's SubjectAccessReview becomes the group and name checks below.
 
-`decide` is pure; the controller only reads the cache and writes the approval.
+`decide` is pure; the controller (an `ObjectController`) only reads the cache and
+writes the approval.
 """
 
 from __future__ import annotations
@@ -16,18 +17,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from controlplane.controllers.runloop import ObjectController
 from jota import pki
-from jota.api import certificates, errors
+from jota.api import certificates
 from jota.api.meta import Obj
-from jota.client import (
-    Client,
-    RateLimitingQueue,
-    SharedInformerFactory,
-    object_of,
-    run_workers,
-)
+from jota.client import Client, SharedInformerFactory
 from jota.client.events import format_time, utcnow
-from jota.client.store import meta_namespace_key
 
 logger = logging.getLogger(__name__)
 
@@ -91,34 +86,18 @@ def decide(csr: Obj) -> Decision:
     return Decision(False, why=f"requestor {username!r} may not ask for {subject!r}")
 
 
-class CSRApprovingController:
+class CSRApprovingController(ObjectController):
     name = "csrapproving"
 
     def __init__(self, client: Client, factory: SharedInformerFactory) -> None:
-        self.client = client
-        self.informer = factory.informer_for(certificates.RESOURCE)
-        self.queue = RateLimitingQueue("certificate")
-        self.informer.add_event_handler(
-            on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new))
+        super().__init__(client, factory.informer_for(certificates.RESOURCE), "certificate")
 
-    def _enqueue(self, csr: Obj) -> None:
-        self.queue.add(meta_namespace_key(object_of(csr)))
-
-    async def run(self, workers: int = 1) -> None:
-        await run_workers(self.queue, self.sync, workers)
-
-    async def sync(self, key: str) -> None:
-        csr = self.informer.store.get_by_key(key)
-        if csr is None:
-            return
+    async def reconcile(self, key: str, csr: Obj) -> None:
         decision = decide(csr)
         if not decision.approve:
             return
         approved = certificates.with_condition(
             csr, certificates.APPROVED, REASON, decision.message, format_time(utcnow()))
-        try:
-            await self.client.update_approval(certificates.RESOURCE, approved)
-        except errors.NotFound:
-            return
+        await self.client.update_approval(certificates.RESOURCE, approved)
         logger.info("approved", extra={"csr": key, "requestor":
                                        (csr.get("spec") or {}).get("username", "")})

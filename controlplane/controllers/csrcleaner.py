@@ -13,18 +13,12 @@ import contextlib
 import datetime
 import logging
 
+from controlplane.controllers.runloop import ObjectController
 from jota import pki
-from jota.api import certificates, errors
+from jota.api import certificates
 from jota.api.meta import Obj, name_of
-from jota.client import (
-    Client,
-    RateLimitingQueue,
-    SharedInformerFactory,
-    object_of,
-    run_workers,
-)
+from jota.client import Client, SharedInformerFactory
 from jota.client.events import utcnow
-from jota.client.store import meta_namespace_key
 
 logger = logging.getLogger(__name__)
 
@@ -61,26 +55,13 @@ def due(csr: Obj) -> datetime.datetime | None:
     return min(times) if times else None
 
 
-class CSRCleaner:
+class CSRCleaner(ObjectController):
     name = "csrcleaner"
 
     def __init__(self, client: Client, factory: SharedInformerFactory) -> None:
-        self.client = client
-        self.informer = factory.informer_for(certificates.RESOURCE)
-        self.queue = RateLimitingQueue("csrcleaner")
-        self.informer.add_event_handler(
-            on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new))
+        super().__init__(client, factory.informer_for(certificates.RESOURCE), "csrcleaner")
 
-    def _enqueue(self, csr: Obj) -> None:
-        self.queue.add(meta_namespace_key(object_of(csr)))
-
-    async def run(self, workers: int = 1) -> None:
-        await run_workers(self.queue, self.sync, workers)
-
-    async def sync(self, key: str) -> None:
-        csr = self.informer.store.get_by_key(key)
-        if csr is None:
-            return
+    async def reconcile(self, key: str, csr: Obj) -> None:
         when = due(csr)
         if when is None:
             return
@@ -88,8 +69,5 @@ class CSRCleaner:
         if left > 0:
             self.queue.add_after(key, left + 1)
             return
-        try:
-            await self.client.delete(certificates.RESOURCE, name_of(csr))
-        except errors.NotFound:
-            return
+        await self.client.delete(certificates.RESOURCE, name_of(csr))
         logger.info("deleted old certificate signing request", extra={"csr": key})

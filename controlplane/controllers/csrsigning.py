@@ -9,7 +9,8 @@ on the auto-approver's word). The certificate lasts `--cluster-signing-duration`
 (8760h), or less when the request's spec.expirationSeconds asks for less. A request
 the signer cannot honour gets a Failed condition (SignerValidationFailure), as kube's.
 
-`plan` is pure; the controller only reads the cache and writes status.
+`plan` is pure; the controller (an `ObjectController`) only reads the cache and
+writes status.
 """
 
 from __future__ import annotations
@@ -19,18 +20,12 @@ import logging
 from dataclasses import dataclass
 
 from controlplane.controllers.csrapproving import ALLOWED_USAGES, REASON, node_client_problem
+from controlplane.controllers.runloop import ObjectController
 from jota import pki
-from jota.api import certificates, errors
+from jota.api import certificates
 from jota.api.meta import Obj
-from jota.client import (
-    Client,
-    RateLimitingQueue,
-    SharedInformerFactory,
-    object_of,
-    run_workers,
-)
+from jota.client import Client, SharedInformerFactory
 from jota.client.events import format_time, utcnow
-from jota.client.store import meta_namespace_key
 
 logger = logging.getLogger(__name__)
 
@@ -120,28 +115,15 @@ def plan(csr: Obj, duration: datetime.timedelta = DEFAULT_DURATION) -> Plan:
     return Plan(lifetime=lifetime(csr, duration))
 
 
-class CSRSigningController:
+class CSRSigningController(ObjectController):
     name = "csrsigning"
 
     def __init__(self, client: Client, factory: SharedInformerFactory,
                  config: SigningConfig) -> None:
-        self.client = client
+        super().__init__(client, factory.informer_for(certificates.RESOURCE), "csrsigning")
         self.config = config
-        self.informer = factory.informer_for(certificates.RESOURCE)
-        self.queue = RateLimitingQueue("csrsigning")
-        self.informer.add_event_handler(
-            on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new))
 
-    def _enqueue(self, csr: Obj) -> None:
-        self.queue.add(meta_namespace_key(object_of(csr)))
-
-    async def run(self, workers: int = 1) -> None:
-        await run_workers(self.queue, self.sync, workers)
-
-    async def sync(self, key: str) -> None:
-        csr = self.informer.store.get_by_key(key)
-        if csr is None:
-            return
+    async def reconcile(self, key: str, csr: Obj) -> None:
         decided = plan(csr, self.config.duration)
         if decided.failure:
             new = certificates.with_condition(csr, certificates.FAILED, FAILURE_REASON,
@@ -156,10 +138,7 @@ class CSRSigningController:
                                     "certificate": certificates.encode(cert)})
         else:
             return
-        try:
-            await self.client.update_status(certificates.RESOURCE, new)
-        except errors.NotFound:
-            return
+        await self.client.update_status(certificates.RESOURCE, new)
         if decided.failure:
             logger.warning("refused to sign", extra={"csr": key, "reason": decided.failure})
         else:

@@ -51,6 +51,7 @@ from controlplane.controllers.replicaset import (
     selector_of,
     uid_of,
 )
+from controlplane.controllers.runloop import run_controller
 from controlplane.scheduler.plugins.nodeaffinity import match_terms
 from controlplane.scheduler.plugins.tainttoleration import first_untolerated
 from jota.api import errors
@@ -65,7 +66,6 @@ from jota.client import (
     SharedInformerFactory,
     meta_namespace_key,
     object_of,
-    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -379,10 +379,7 @@ class DaemonSetController:
         self._enqueue(ds)
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers)
-        finally:
-            await self.recorder.shutdown()
+        await run_controller(self.queue, self.sync, workers, self.recorder)
 
     async def sync(self, key: str) -> None:
         ds = self.ds_informer.store.get_by_key(key)

@@ -43,6 +43,7 @@ from controlplane.controllers.replicaset import (
     pod_key,
     uid_of,
 )
+from controlplane.controllers.runloop import run_controller
 from jota.api import errors
 from jota.api.meta import Obj, name_of, namespace_of
 from jota.client import (
@@ -54,7 +55,6 @@ from jota.client import (
     SharedInformerFactory,
     meta_namespace_key,
     object_of,
-    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -503,10 +503,7 @@ class JobController:
         self._enqueue(job)
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers)
-        finally:
-            await self.recorder.shutdown()
+        await run_controller(self.queue, self.sync, workers, self.recorder)
 
     async def sync(self, key: str) -> None:
         if key.startswith(ORPHAN_PREFIX):

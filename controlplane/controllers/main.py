@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from controlplane.controllers import csrsigning, manager
+from controlplane.controllers import csrsigning, manager, nodeipam, podgc
 from controlplane.controllers.metrics import discovery
 from controlplane.controllers.metrics.endpoint import ManagerMetrics
 from controlplane.controllers.nodelifecycle import NodeLifecycleSettings
@@ -80,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizontal-pod-autoscaler-sync-period", type=duration,
                    default=DEFAULT_SYNC_PERIOD, metavar="DURATION",
                    help="how often each HorizontalPodAutoscaler is reconciled (default 15s)")
+    p.add_argument("--terminated-pod-gc-threshold", type=int,
+                   default=podgc.DEFAULT_TERMINATED_POD_GC_THRESHOLD, metavar="N",
+                   help="how many terminated (Succeeded or Failed) pods may exist before the "
+                        "pod garbage collector deletes the oldest; 0 or less turns that off "
+                        f"(default {podgc.DEFAULT_TERMINATED_POD_GC_THRESHOLD})")
+    p.add_argument("--cluster-cidr", type=_cluster_cidr, default=nodeipam.DEFAULT_CLUSTER_CIDR,
+                   metavar="CIDR",
+                   help="the IPv4 range node IPAM gives each Node's spec.podCIDR out of "
+                        f"(default {nodeipam.DEFAULT_CLUSTER_CIDR})")
+    p.add_argument("--node-cidr-mask-size", type=int, default=nodeipam.DEFAULT_NODE_MASK,
+                   metavar="BITS",
+                   help="the prefix length of each Node's pod CIDR, at least --cluster-cidr's "
+                        f"(default {nodeipam.DEFAULT_NODE_MASK})")
     p.add_argument("--cluster-signing-cert-file", type=Path, default=None, metavar="FILE",
                    help="the cluster CA's certificate (PEM) the csrsigning controller issues "
                         "approved node and client certificates with; with "
@@ -116,6 +129,21 @@ def signing_config(args: argparse.Namespace) -> csrsigning.SigningConfig | None:
         seconds=args.cluster_signing_duration))
 
 
+def controller_options(args: argparse.Namespace) -> manager.ControllerOptions:
+    """The flags controllers read, checked together (ValueError names the flag)."""
+    nodeipam.check_node_mask(args.cluster_cidr, args.node_cidr_mask_size)
+    return manager.ControllerOptions(
+        terminated_pod_gc_threshold=args.terminated_pod_gc_threshold,
+        cluster_cidr=args.cluster_cidr, node_cidr_mask_size=args.node_cidr_mask_size)
+
+
+def _cluster_cidr(text: str) -> str:
+    try:
+        return nodeipam.parse_cluster_cidr(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _components(text: str) -> dict[str, list[str]]:
     try:
         return discovery.parse_components(text)
@@ -144,7 +172,8 @@ async def amain(args: argparse.Namespace) -> None:
                                            identity=args.identity, settings=settings,
                                            on_factory=metrics.use,
                                            hpa_sync_period=args.horizontal_pod_autoscaler_sync_period,
-                                           timing=timing, signing=signing))
+                                           timing=timing, signing=signing,
+                                           options=controller_options(args)))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -159,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         leaderelection.timing_of(args)
+        controller_options(args)
     except ValueError as e:
         parser.error(str(e))
     log.setup(args.log_level)

@@ -14,7 +14,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from controlplane.controllers.cronjob import CronJobController
@@ -29,9 +29,14 @@ from controlplane.controllers.endpointslice import EndpointSliceController
 from controlplane.controllers.garbagecollector import GarbageCollector
 from controlplane.controllers.job import JobController
 from controlplane.controllers.namespace import NamespaceController
-from controlplane.controllers.nodeipam import NodeIPAMController
+from controlplane.controllers.nodeipam import (
+    DEFAULT_CLUSTER_CIDR,
+    DEFAULT_NODE_MASK,
+    NodeIPAMController,
+)
 from controlplane.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
 from controlplane.controllers.podautoscaler import DEFAULT_SYNC_PERIOD, HorizontalController
+from controlplane.controllers.podgc import DEFAULT_TERMINATED_POD_GC_THRESHOLD, PodGCController
 from controlplane.controllers.pvbinder import PersistentVolumeBinder
 from controlplane.controllers.replicaset import ReplicaSetController
 from controlplane.controllers.statefulset import StatefulSetController
@@ -45,6 +50,16 @@ LEASE_NAMESPACE = "kube-system"
 LEASE_NAME = "kube-controller-manager"  # kube-controller-manager's
 
 
+@dataclass(frozen=True)
+class ControllerOptions:
+    """kube-controller-manager flags controllers read (kube's names and defaults), passed
+    through as one value rather than one more keyword argument each."""
+
+    terminated_pod_gc_threshold: int = DEFAULT_TERMINATED_POD_GC_THRESHOLD
+    cluster_cidr: str = DEFAULT_CLUSTER_CIDR
+    node_cidr_mask_size: int = DEFAULT_NODE_MASK
+
+
 class Controller(Protocol):
     name: str
 
@@ -54,7 +69,9 @@ class Controller(Protocol):
 def build_controllers(client: Client, factory: SharedInformerFactory,
                       settings: NodeLifecycleSettings | None = None, *,
                       hpa_sync_period: float = DEFAULT_SYNC_PERIOD,
-                      signing: SigningConfig | None = None) -> list[Controller]:
+                      signing: SigningConfig | None = None,
+                      options: ControllerOptions | None = None) -> list[Controller]:
+    opts = options or ControllerOptions()
     # csrsigning runs only with --cluster-signing-cert-file/--cluster-signing-key-file.
     certificates: list[Controller] = [CSRApprovingController(client, factory),
                                       CSRCleaner(client, factory), TokenCleaner(client, factory)]
@@ -62,7 +79,10 @@ def build_controllers(client: Client, factory: SharedInformerFactory,
         certificates.append(CSRSigningController(client, factory, signing))
     return [NamespaceController(client, factory), GarbageCollector(client, factory),
             ReplicaSetController(client, factory), DeploymentController(client, factory),
-            NodeIPAMController(client, factory),
+            NodeIPAMController(client, factory, cluster_cidr=opts.cluster_cidr,
+                               node_mask=opts.node_cidr_mask_size),
+            PodGCController(client, factory,
+                            terminated_pod_gc_threshold=opts.terminated_pod_gc_threshold),
             NodeLifecycleController(client, factory, settings),
             DaemonSetController(client, factory), StatefulSetController(client, factory),
             JobController(client, factory), CronJobController(client, factory),
@@ -79,10 +99,12 @@ FactoryHook = Callable[[SharedInformerFactory | None], None]
 async def run_controllers(client: Client, settings: NodeLifecycleSettings | None = None,
                           on_factory: FactoryHook | None = None, *,
                           hpa_sync_period: float = DEFAULT_SYNC_PERIOD,
-                          signing: SigningConfig | None = None) -> None:
+                          signing: SigningConfig | None = None,
+                          options: ControllerOptions | None = None) -> None:
     factory = SharedInformerFactory(client)
     controllers = build_controllers(client, factory, settings,
-                                    hpa_sync_period=hpa_sync_period, signing=signing)
+                                    hpa_sync_period=hpa_sync_period, signing=signing,
+                                    options=options)
     if on_factory is not None:
         on_factory(factory)
     factory.start()
@@ -105,17 +127,18 @@ async def run(client: Client, *, leader_elect: bool, identity: str = "",
               settings: NodeLifecycleSettings | None = None,
               on_factory: FactoryHook | None = None,
               hpa_sync_period: float = DEFAULT_SYNC_PERIOD,
-              timing: Timing | None = None, signing: SigningConfig | None = None) -> None:
+              timing: Timing | None = None, signing: SigningConfig | None = None,
+              options: ControllerOptions | None = None) -> None:
     if not leader_elect:
         await run_controllers(client, settings, on_factory, hpa_sync_period=hpa_sync_period,
-                              signing=signing)
+                              signing=signing, options=options)
         return
     identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
     elector = LeaderElector(
         client, namespace=LEASE_NAMESPACE, name=LEASE_NAME, identity=identity,
         on_started_leading=lambda: run_controllers(client, settings, on_factory,
                                                    hpa_sync_period=hpa_sync_period,
-                                                   signing=signing),
+                                                   signing=signing, options=options),
         on_new_leader=lambda who: logger.info("leader is now", extra={"leader": who}),
         release_on_cancel=True, **asdict(timing or Timing()))
     await elector.run()

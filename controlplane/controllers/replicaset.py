@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.controllers.expectations import ControllerExpectations
+from controlplane.controllers.runloop import run_controller
 from jota.api import errors
 from jota.api.meta import Obj, labels_of, name_of, namespace_of
 from jota.api.selectors import LabelSelector, from_label_selector_object
@@ -45,7 +46,6 @@ from jota.client import (
     index_by_namespace,
     meta_namespace_key,
     object_of,
-    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -414,10 +414,7 @@ class ReplicaSetController:
     # -- the loop --
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers)
-        finally:
-            await self.recorder.shutdown()
+        await run_controller(self.queue, self.sync, workers, self.recorder)
 
     async def sync(self, key: str) -> None:
         rs = self.rs_informer.store.get_by_key(key)

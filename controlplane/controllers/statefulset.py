@@ -50,6 +50,7 @@ from controlplane.controllers.replicaset import (
     selector_of,
     spec_replicas,
 )
+from controlplane.controllers.runloop import run_controller
 from jota.api import errors
 from jota.api.meta import Obj, labels_of, name_of, namespace_of
 from jota.client import (
@@ -62,7 +63,6 @@ from jota.client import (
     SharedInformerFactory,
     index_by_namespace,
     object_of,
-    run_workers,
 )
 
 logger = logging.getLogger(__name__)
@@ -322,10 +322,7 @@ class StatefulSetController:
                 self._enqueue(sts)
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers)
-        finally:
-            await self.recorder.shutdown()
+        await run_controller(self.queue, self.sync, workers, self.recorder)
 
     async def sync(self, key: str) -> None:
         sts = self.sts_informer.store.get_by_key(key)

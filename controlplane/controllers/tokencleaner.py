@@ -11,17 +11,11 @@ from __future__ import annotations
 import datetime
 import logging
 
-from jota.api import bootstraptoken, errors
+from controlplane.controllers.runloop import ObjectController
+from jota.api import bootstraptoken
 from jota.api.meta import Obj, name_of
-from jota.client import (
-    Client,
-    RateLimitingQueue,
-    SharedInformerFactory,
-    object_of,
-    run_workers,
-)
+from jota.client import Client, SharedInformerFactory
 from jota.client.events import utcnow
-from jota.client.store import meta_namespace_key
 
 logger = logging.getLogger(__name__)
 
@@ -35,36 +29,22 @@ def seconds_left(secret: Obj, now: datetime.datetime) -> float | None:
     return None if when is None else (when - now).total_seconds()
 
 
-class TokenCleaner:
+class TokenCleaner(ObjectController):
     name = "tokencleaner"
 
     def __init__(self, client: Client, factory: SharedInformerFactory) -> None:
-        self.client = client
-        self.informer = factory.informer_for("secrets", bootstraptoken.NAMESPACE)
-        self.queue = RateLimitingQueue("token_cleaner")
-        self.informer.add_event_handler(
-            on_add=self._enqueue, on_update=lambda _old, new: self._enqueue(new))
+        super().__init__(client, factory.informer_for("secrets", bootstraptoken.NAMESPACE),
+                         "token_cleaner")
 
-    def _enqueue(self, secret: Obj) -> None:
-        secret = object_of(secret)
-        if bootstraptoken.is_token_secret(secret):
-            self.queue.add(meta_namespace_key(secret))
+    def wants(self, secret: Obj) -> bool:
+        return bootstraptoken.is_token_secret(secret)
 
-    async def run(self, workers: int = 1) -> None:
-        await run_workers(self.queue, self.sync, workers)
-
-    async def sync(self, key: str) -> None:
-        secret = self.informer.store.get_by_key(key)
-        if secret is None:
-            return
+    async def reconcile(self, key: str, secret: Obj) -> None:
         left = seconds_left(secret, utcnow())
         if left is None:
             return
         if left > 0:
             self.queue.add_after(key, left + 1)
             return
-        try:
-            await self.client.delete("secrets", name_of(secret), bootstraptoken.NAMESPACE)
-        except errors.NotFound:
-            return
+        await self.client.delete("secrets", name_of(secret), bootstraptoken.NAMESPACE)
         logger.info("deleted expired bootstrap token", extra={"secret": key})

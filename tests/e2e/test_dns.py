@@ -65,8 +65,12 @@ def deployment() -> dict[str, Any]:
                                     "imagePullPolicy": "Never",
                                     "command": ["sh", "-c", WEB_SCRIPT],
                                     "ports": [{"name": "http", "containerPort": 8080}],
+                                    # Ready when httpd answers, not when a file exists:
+                                    # an exec probe is a `docker exec` a second per pod,
+                                    # which times out on busy cores, and three misses
+                                    # empty the Service (its REJECT refuses connections).
                                     "readinessProbe": {
-                                        "exec": {"command": ["cat", "/tmp/ready"]},
+                                        "httpGet": {"path": "/", "port": "http"},
                                         "periodSeconds": 1}}]}}}}
 
 

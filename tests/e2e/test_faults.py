@@ -35,31 +35,28 @@ import asyncio
 import concurrent.futures
 import json
 import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import docker
 import pytest
 import requests
 
-from jota.api import errors
 from jota.api.meta import Obj
 from jota.client.client import Client
 from jota.local.images import TEST_IMAGE
 from tests.e2e.conftest import LocalCluster
+from tests.e2e.helpers import ready, wait_for
 from tests.e2e.test_services import apply
 
 NS = "e2e-faults"
 W1, W2 = "jota-worker-1", "jota-worker-2"
 APP = "app"  # the one container of every pod here
 WEB_REPLICAS = 4
-T = TypeVar("T")
 # The node must first be seen silent for --node-monitor-grace-period (40 s), then the
 # pods' 5 s toleration runs out: generous deadlines on two busy cores.
 NODE_LOST_TIMEOUT = 150.0
-SETTLE_TIMEOUT = 180.0
 FAST_EVICTION = [{"key": key, "operator": "Exists", "effect": "NoExecute",
                   "tolerationSeconds": 5}
                  for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")]
@@ -67,31 +64,11 @@ FAST_EVICTION = [{"key": key, "operator": "Exists", "effect": "NoExecute",
 
 # ---- helpers -------------------------------------------------------------------------------
 
-async def wait_for(what: str, check: Callable[[], Awaitable[T | None]],
-                   timeout: float = SETTLE_TIMEOUT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = await check()
-        except errors.APIError:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.5)
-
-
 def running_and_ready(pod: Obj) -> bool:
     status = pod.get("status") or {}
     return status.get("phase") == "Running" and any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in status.get("conditions") or [])
-
-
-def node_ready(node: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
 
 
 def deleting(pod: Obj) -> bool:
@@ -289,7 +266,7 @@ async def test_a_lost_node_s_pods_are_replaced_but_no_ordinal_runs_twice(
         assert stop.returncode == 0, stop.stdout + stop.stderr
 
         async def not_ready() -> bool:
-            return not node_ready(await client.get("nodes", W2))
+            return not ready(await client.get("nodes", W2))
         await wait_for(f"{W2} NotReady", not_ready, NODE_LOST_TIMEOUT)
 
         async def replaced() -> bool:
@@ -319,7 +296,7 @@ async def test_a_lost_node_s_pods_are_replaced_but_no_ordinal_runs_twice(
 
         async def back() -> bool:
             node = await client.get("nodes", W2)
-            return node_ready(node) and not (node.get("spec") or {}).get("taints")
+            return ready(node) and not (node.get("spec") or {}).get("taints")
         await wait_for(f"{W2} Ready again, untainted", back, NODE_LOST_TIMEOUT)
 
         async def stale_gone() -> bool:

@@ -17,12 +17,10 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import docker
 import pytest
@@ -35,28 +33,12 @@ from jota.client.leaderelection import parse_time
 from jota.local import leftovers
 from jota.local.images import TEST_IMAGE
 from tests.e2e.conftest import LocalCluster
+from tests.e2e.helpers import ready, wait_for
 
 NS = "e2e-ha"
-T = TypeVar("T")
 # A killed leader's Lease is taken over after its 15 s lease duration (kube's default);
 # then the new leader starts its informers. Generous deadlines: two busy cores.
 TAKEOVER_TIMEOUT = 120.0
-SETTLE_TIMEOUT = 180.0
-
-
-async def wait_for(what: str, check: Callable[[], Awaitable[T | None]],
-                   timeout: float = SETTLE_TIMEOUT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = await check()
-        except errors.APIError:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.5)
 
 
 def cli(lc: LocalCluster, *args: str, stdin: str | None = None,
@@ -68,11 +50,6 @@ def cli(lc: LocalCluster, *args: str, stdin: str | None = None,
                          capture_output=True, text=True, timeout=timeout, check=False)
     assert out.returncode == 0, f"jota {' '.join(args)}:\n{out.stdout}\n{out.stderr}"
     return out.stdout
-
-
-def ready(obj: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (obj.get("status") or {}).get("conditions") or [])
 
 
 def running_containers(lc: LocalCluster, app: str) -> list[str]:

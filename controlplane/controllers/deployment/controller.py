@@ -30,6 +30,7 @@ from controlplane.controllers.replicaset import (
     spec_replicas,
     uid_of,
 )
+from controlplane.controllers.runloop import run_controller
 from jota.api import errors
 from jota.api.meta import Obj, labels_of, name_of, namespace_of
 from jota.client import (
@@ -41,7 +42,6 @@ from jota.client import (
     RateLimitingQueue,
     SharedInformerFactory,
     object_of,
-    run_workers,
 )
 from jota.client.informer import DeletedObj
 
@@ -123,10 +123,7 @@ class DeploymentController:
     # -- the loop --
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers)
-        finally:
-            await self.recorder.shutdown()
+        await run_controller(self.queue, self.sync, workers, self.recorder)
 
     async def sync(self, key: str) -> None:
         cached = self.d_informer.store.get_by_key(key)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from controlplane.controllers.runloop import run_controller
 from jota.api import errors
 from jota.api.meta import Obj, name_of, namespace_of
 from jota.api.quantity import format_quantity
@@ -34,7 +35,6 @@ from jota.client import (
     SharedInformerFactory,
     index_by_namespace,
     object_of,
-    run_workers,
 )
 from jota.client.events import NORMAL, WARNING, format_time
 from jota.client.informer import DeletedObj
@@ -146,10 +146,7 @@ class HorizontalController:
         self.history.pop(f"{namespace_of(hpa)}/{name_of(hpa)}", None)
 
     async def run(self, workers: int = 2) -> None:
-        try:
-            await run_workers(self.queue, self.sync, workers)
-        finally:
-            await self.recorder.shutdown()
+        await run_controller(self.queue, self.sync, workers, self.recorder)
 
     async def sync(self, key: str) -> None:
         hpa = self.hpas.store.get_by_key(key)
