@@ -288,7 +288,7 @@ class API:
             if rt.plural == "services":
                 self.services.check_ranges(new)
             return new
-        if md.get("deletionTimestamp") and not _pending_finalizers(rt, new):
+        if _finalized(rt, new, old):
             return await self._remove(rt, new)
         if rt.plural != "services":
             return await self.store.update(rt, new)
@@ -509,9 +509,21 @@ def _mark_for_deletion(rt: ResourceType, obj: Obj, propagation: str,
     if _pending_finalizers(rt, new):
         if not md.get("deletionTimestamp"):
             md["deletionTimestamp"] = now_rfc3339()
-            md["deletionGracePeriodSeconds"] = 0
+        # Past any grace period now: the update that drops the last finalizer removes it.
+        md["deletionGracePeriodSeconds"] = 0
         return new
     return None
+
+
+def _finalized(rt: ResourceType, new: Obj, old: Obj) -> bool:
+    """Whether an update removes the object, as kube-apiserver's shouldDeleteDuringUpdate:
+    it drops the last pending finalizer of an object being deleted with no grace period
+    left. A pod in its graceful termination stays, whatever is written to it (its node's
+    status reports), until its node deletes it with grace 0."""
+    md = new["metadata"]
+    return (bool(md.get("deletionTimestamp")) and not _pending_finalizers(rt, new)
+            and _pending_finalizers(rt, old)
+            and not md.get("deletionGracePeriodSeconds"))
 
 
 def _check_scalable(rt: ResourceType) -> None:

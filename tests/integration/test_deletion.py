@@ -112,3 +112,41 @@ async def test_controller_manager_holds_the_lease(client: Client, controller_man
         return bool(lease["spec"].get("holderIdentity"))
 
     await eventually(held)
+
+
+def bound_pod(name: str, finalizers: list[str] | None = None) -> dict:
+    """A pod already on a node that has no agent: nothing but the test acts on it."""
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "finalizers": finalizers or []},
+           "spec": {"nodeName": "no-agent-here", "terminationGracePeriodSeconds": 30,
+                    "containers": [{"name": "c", "image": "busybox"}]}}
+    if not finalizers:
+        del pod["metadata"]["finalizers"]
+    return pod
+
+
+async def test_a_terminating_pod_stays_through_status_updates_until_deleted_with_grace_0(
+        client: Client, namespace: str):
+    await client.create("pods", bound_pod("graceful"), namespace)
+    marked = await client.delete("pods", "graceful", namespace)
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    # Its node reports the containers stopping: the pod is still there afterwards.
+    marked["status"] = {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "False", "reason": "PodTerminating"}]}
+    await client.update_status("pods", marked, namespace)
+    assert not await gone(client, "pods", "graceful", namespace)
+    # Then the node's final delete with grace 0 removes it.
+    await client.delete("pods", "graceful", namespace, grace_period_seconds=0)
+    assert await gone(client, "pods", "graceful", namespace)
+
+
+async def test_dropping_the_last_finalizer_of_a_pod_deleted_with_grace_0_removes_it(
+        client: Client, namespace: str):
+    await client.create("pods", bound_pod("held", ["example.com/hold"]), namespace)
+    await client.delete("pods", "held", namespace)
+    marked = await client.delete("pods", "held", namespace, grace_period_seconds=0)
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 0
+    assert not await gone(client, "pods", "held", namespace)
+    await client.patch("pods", "held", {"metadata": {"finalizers": None}}, namespace,
+                       patch_type="merge")
+    assert await gone(client, "pods", "held", namespace)
