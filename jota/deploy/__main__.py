@@ -74,7 +74,7 @@ def _node_spec(text: str) -> tuple[str, str]:
 def serving_certs(args: argparse.Namespace) -> None:
     config = cfg.load(args.config)
     for name, address in [_node_spec(text) for text in args.node]:
-        folder = join.write_serving_cert(config, name, address, args.out)
+        folder = join.write_serving_cert(config, name, address, args.out / "nodes" / name)
         print(f"{folder}: serving certificate of {name} ({address})")
 
 

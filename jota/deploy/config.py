@@ -62,15 +62,31 @@ class ClusterConfig:
     bin_dir: str = "/usr/local/lib/jota/venv/bin"
     state_dir: str = "/var/lib/jota"
     docker_host: str = "unix:///var/run/docker.sock"
+    # Several apiservers (kubeadm's controlPlaneEndpoint, without its load balancer):
+    # every address the clients' --apiserver and the nodes' bootstrap kubeconfig name,
+    # which the Client fails over between. Empty: the one at controlPlaneAddress.
+    apiserver_endpoints: tuple[str, ...] = ()
+    bootstrap_endpoints: tuple[str, ...] = ()
     node: NodeConfig | None = None
 
     @property
-    def apiserver(self) -> str:
+    def apiserver_listen(self) -> str:
+        """Where this machine's apiserver listens."""
         return f"{self.control_plane_address}:{self.apiserver_port}"
 
     @property
-    def bootstrap_server(self) -> str:
+    def bootstrap_listen(self) -> str:
         return f"{self.control_plane_address}:{self.bootstrap_port}"
+
+    @property
+    def apiserver(self) -> str:
+        """What the daemons' --apiserver names: every apiserver, comma-separated."""
+        return ",".join(self.apiserver_endpoints) or self.apiserver_listen
+
+    @property
+    def bootstrap_server(self) -> str:
+        """What a joining node's bootstrap kubeconfig names."""
+        return ",".join(self.bootstrap_endpoints) or self.bootstrap_listen
 
     def with_node(self, node: NodeConfig) -> ClusterConfig:
         return replace(self, node=node)
@@ -81,7 +97,8 @@ _KEYS = {"controlPlaneAddress": "control_plane_address", "apiserverPort": "apise
          "clusterCIDR": "cluster_cidr", "serviceCIDR": "service_cidr",
          "clusterDNS": "cluster_dns", "dnsUpstream": "dns_upstream", "ingress": "ingress",
          "pkiDir": "pki_dir", "binDir": "bin_dir", "stateDir": "state_dir",
-         "dockerHost": "docker_host"}
+         "dockerHost": "docker_host", "apiserverEndpoints": "apiserver_endpoints",
+         "bootstrapEndpoints": "bootstrap_endpoints"}
 _NODE_KEYS = {"name": "name", "address": "address", "podCIDR": "pod_cidr",
               "servingCert": "serving_cert"}
 
@@ -155,9 +172,10 @@ def parse(data: object) -> ClusterConfig:
             values[attr] = _port(key, value)
         elif attr in ("cluster_cidr", "service_cidr"):
             values[attr] = _cidr(key, value)
-        elif attr == "etcd_servers":
+        elif attr in ("etcd_servers", "apiserver_endpoints", "bootstrap_endpoints"):
             if not isinstance(value, list) or not value:
-                raise ConfigError(f"{key}: must be a non-empty list of URLs")
+                raise ConfigError(f"{key}: must be a non-empty list of "
+                                  f"{'URLs' if attr == 'etcd_servers' else 'HOST:PORTs'}")
             values[attr] = tuple(_str(f"{key}[{i}]", v) for i, v in enumerate(value))
         elif attr == "ingress":
             if not isinstance(value, bool):
@@ -197,6 +215,8 @@ def dump(config: ClusterConfig) -> dict[str, Any]:
         if f.name == "node":
             continue
         value = getattr(config, f.name)
+        if value == ():
+            continue  # an unset list of endpoints: the file's reader derives them
         out[names[f.name]] = list(value) if isinstance(value, tuple) else value
     if config.node is not None:
         node: dict[str, Any] = {"name": config.node.name, "address": config.node.address}

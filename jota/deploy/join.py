@@ -63,27 +63,33 @@ def write_join_files(config: cfg.ClusterConfig, token: str, out: Path) -> None:
     """What `kubeadm join` gets from its command line and the cluster-info ConfigMap, as
     files: a worker copies `out/pki/*` to its PKI folder and adds its node section to
     `out/cluster.yaml`."""
+    write_node_pki(config, token, out / "pki")
+    write_config(out / CLUSTER_FILE, replace(config, node=None))
+
+
+def write_node_pki(config: cfg.ClusterConfig, token: str, folder: Path) -> None:
+    """A joining node's PKI folder: the CA, the bootstrap kubeconfig with `token` and
+    jota-proxy's kubeconfig (a local cluster's node VMs get theirs straight from here)."""
     if not token.strip():
         raise cfg.ConfigError("--token: empty (make one with `jota token create`)")
     files = units.pki(config)
     ca = files.ca.read_bytes()
-    kubeconfig.write(out / "pki" / units.BOOTSTRAP_KUBECONFIG, config.bootstrap_server,
+    kubeconfig.write(folder / units.BOOTSTRAP_KUBECONFIG, config.bootstrap_server,
                      Credentials(ca=ca, token=token.strip()), name=CLUSTER_NAME)
-    write_file(out / "pki" / "ca.crt", ca.decode())
+    write_file(folder / "ca.crt", ca.decode())
     proxy = files.kubeconfig("proxy")
-    write_file(out / "pki" / proxy.name, proxy.read_text(), mode=0o600)
-    write_config(out / CLUSTER_FILE, replace(config, node=None))
+    write_file(folder / proxy.name, proxy.read_text(), mode=0o600)
 
 
-def write_serving_cert(config: cfg.ClusterConfig, name: str, address: str, out: Path
+def write_serving_cert(config: cfg.ClusterConfig, name: str, address: str, folder: Path
                        ) -> Path:
     """A worker's serving certificate for its address and name, signed by the cluster CA,
-    in out/nodes/NAME/: the apiserver checks it when it dials the node (logs, exec,
-    metrics), and the controller-manager signs only nodes' client certificates."""
+    in `folder` (the join folder's nodes/NAME/, or a local node's PKI folder): the
+    apiserver checks it when it dials the node (logs, exec, metrics), and the
+    controller-manager signs only nodes' client certificates."""
     files = units.pki(config)
     ca = pki.KeyPair(files.ca.read_bytes(), files.ca_key.read_bytes())
     pair = pki.issue(ca, name, hosts=[address, name], server=True, client=False)
-    folder = out / "nodes" / name
     write_file(folder / units.SERVING_KEY, pair.key.decode(), mode=0o600)
     write_file(folder / units.SERVING_CERT, pair.cert.decode())
     return folder

@@ -91,17 +91,16 @@ def _node(config: ClusterConfig, component: str) -> tuple[str, str]:
 def apiserver_args(config: ClusterConfig) -> list[str]:
     host = config.control_plane_address
     return ["--etcd-servers", ",".join(config.etcd_servers),
-            "--listen", config.apiserver, "--advertise-address", host,
+            "--listen", config.apiserver_listen, "--advertise-address", host,
             "--service-cluster-ip-range", config.service_cidr,
-            *pki(config).apiserver_args(bootstrap_listen=config.bootstrap_server)]
+            *pki(config).apiserver_args(bootstrap_listen=config.bootstrap_listen)]
 
 
 def controller_manager_args(config: ClusterConfig) -> list[str]:
     files = pki(config)
     return ["--apiserver", config.apiserver, *_kubeconfig(config, "controller-manager"),
             # It signs the certificates of joining nodes (kubeadm gives it the cluster CA).
-            "--cluster-signing-cert-file", str(files.ca),
-            "--cluster-signing-key-file", str(files.ca_key)]
+            *files.signing_args()]
 
 
 def scheduler_args(config: ClusterConfig) -> list[str]:
@@ -129,7 +128,8 @@ def node_args(config: ClusterConfig) -> list[str]:
     return ["--apiserver", config.apiserver, "--node-name", name, "--node-ip", address,
             *(["--pod-cidr", config.node.pod_cidr] if config.node.pod_cidr else []),
             "--docker-host", config.docker_host, "--root-dir", f"{config.state_dir}/node",
-            "--cluster-dns", config.cluster_dns,
+            # "" (a local cluster whose jota-dns does not run): pods keep the node's DNS.
+            *(["--cluster-dns", config.cluster_dns] if config.cluster_dns else []),
             # TLS bootstrap, as kubelet's: the token kubeconfig gets a certificate signed,
             # then the agent writes its own kubeconfig and uses that from then on.
             "--bootstrap-kubeconfig", str(files.root / BOOTSTRAP_KUBECONFIG),
@@ -144,7 +144,9 @@ def node_args(config: ClusterConfig) -> list[str]:
 def proxy_args(config: ClusterConfig) -> list[str]:
     name, address = _node(config, "proxy")
     return ["--apiserver", config.apiserver, *_kubeconfig(config, "proxy"),
-            "--node-name", name, "--node-ip", address, "--cluster-cidr", config.cluster_cidr]
+            "--node-name", name, "--node-ip", address,
+            # "" (a local single node, its pods on Docker's own bridge): none masqueraded.
+            *(["--cluster-cidr", config.cluster_cidr] if config.cluster_cidr else [])]
 
 
 ARGS = {"apiserver": apiserver_args, "controller-manager": controller_manager_args,

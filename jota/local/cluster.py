@@ -12,6 +12,15 @@ processes, and then the nodes:
   between nodes as on real machines. The apiserver then listens on the bridge
   address, which both this machine and the nodes reach.
 
+Every daemon runs with the flags jota.deploy.units gives it for the cluster's
+ClusterConfig (`cluster_config`), as the systemd units on VMs do, plus what only a local
+cluster needs: metrics addresses, replica ports, a node's namespace. The nodes join as
+kubeadm join's: `up` makes one bootstrap token (as `jota token create`), writes each
+node's PKI folder (<state>/nodes/NAME/pki: the CA, a bootstrap kubeconfig for the
+apiservers' --bootstrap-listen ports, jota-proxy's kubeconfig and a serving certificate
+issued here), and each agent gets its client certificate signed through a CSR that the
+controller-manager approves, then keeps it across restarts.
+
 Every node runs a jota-proxy next to its agent (in its namespace, or on this machine
 for the single node), so Service IPs and NodePorts work. With node VMs, this
 machine reaches the service CIDR and the LoadBalancer pool through the first node
@@ -19,7 +28,8 @@ whose proxy runs (netns.service_route_steps), as through MetalLB's layer-2 speak
 
 With `--etcd-members 3 --control-planes 2` the control plane is highly available
 (jota/local/topology.py names and places each replica): three etcd members of one
-cluster, two apiservers (ports 6443 and 6444) that every kubeconfig lists, two
+cluster, two apiservers (ports 6443 and 6444, nodes join on 6445 and 6446) that every
+kubeconfig lists, two
 controller-managers and two schedulers electing a leader. `stop-component`,
 `start-component` and `restart` break and mend it on purpose; `backup` and `restore`
 save and bring back etcd's keyspace.
@@ -36,20 +46,23 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 
-from jota.client import kubeconfig
+from jota.client import kubeconfig, tokens
 from jota.client.client import Client
+from jota.deploy import join, units
+from jota.deploy.config import ClusterConfig, NodeConfig
 from jota.local import backup, leftovers, netns, tls, topology
 from jota.local.docker import (
     DEFAULT_SOCKET,
@@ -58,16 +71,7 @@ from jota.local.docker import (
     remove_managed_containers,
 )
 from jota.local.images import TEST_IMAGE, build_test_image, load_image
-from jota.local.processes import (
-    start_controller_manager,
-    start_dns,
-    start_etcd,
-    start_ingress,
-    start_node_agent,
-    start_proxy,
-    start_scheduler,
-    wait_for_port,
-)
+from jota.local.processes import start_etcd, wait_for_port
 from jota.local.prometheus import NodeTLS, start_prometheus, write_config
 
 ETCD_CLIENT_PORT = topology.ETCD_CLIENT_PORT
@@ -84,6 +88,8 @@ CLUSTER_INDEX = 0
 DOCKERD_TIMEOUT = 60.0
 DOCKERD_SHUTDOWN_TIMEOUT = 2  # seconds dockerd gives containers on stop-node, then SIGKILL
 PROXY_SYNC_TIMEOUT = 60.0
+JOIN_TIMEOUT = 120.0  # an agent's CSR approved and signed, then its port listening
+TOKEN_DESCRIPTION = "jota local up: the nodes' join"
 DNS_SERVICE_IP = "10.96.0.10"  # kube-dns's, kubeadm's: the agents' --cluster-dns
 
 Progress = Callable[[str], None]
@@ -229,13 +235,13 @@ def up(progress: Progress, nodes: int = 1, prometheus: bool = False,
                  f"{TEST_IMAGE}")
         ensure_dockerd()
         build_test_image()
-        _start_dns(state, root, api_address, lay, progress)
+        _start_dns(state, root, lay, progress)
         if lay is None:
-            _start_host_node(state, root, api_address, progress)
-            _start_host_proxy(state, root, api_address, progress)
+            _start_host_node(state, root, progress)
+            _start_host_proxy(state, root, progress)
         else:
-            _start_vms(state, lay, api_address, state.nodes, progress, load=[TEST_IMAGE])
-        _start_ingress(state, root, api_address, lay, progress, _kubeconfig("ingress"))
+            _start_vms(state, lay, state.nodes, progress, load=[TEST_IMAGE])
+        _start_ingress(state, root, lay, progress)
         if prometheus:
             _start_prometheus(state, root, progress)
     except BaseException:
@@ -245,18 +251,25 @@ def up(progress: Progress, nodes: int = 1, prometheus: bool = False,
     return api_address
 
 
-def _start_host_node(state: State, root: Path, apiservers: str, progress: Progress) -> None:
-    """The single node's agent, on this machine's engine."""
+def _start_host_node(state: State, root: Path, progress: Progress) -> None:
+    """The single node's agent, on this machine's engine (its default metrics port, where
+    the apiserver's metrics API scrapes /metrics/resource)."""
+    config = _host_node_config(state)
+    _prepare_join(state, [config], progress)
     progress(f"Starting the node agent ({NODE_NAME})")
-    if not pki().node(NODE_NAME)[0].exists():
-        tls.add_node(pki(), NODE_NAME, "127.0.0.1", apiservers)
-    # The agents' default metrics port, where the apiserver's metrics API (jota top,
-    # autoscaling) scrapes /metrics/resource.
-    node = start_node_agent(apiservers, root / "logs", node_name=NODE_NAME,
-                            root_dir=root / "node", metrics_port=10255,
-                            extra_args=_cluster_dns_args(state) + pki().node_args(NODE_NAME))
-    state.put(Component(f"node/{NODE_NAME}", node.proc.pid, node.address, str(node.log)))
+    log = root / "logs" / f"node-{NODE_NAME}.log"
+    offset = _size(log)
+    proc = _spawn(_command("node", config, "--port", str(AGENT_PORT)), log)
+    address = f"127.0.0.1:{AGENT_PORT}"
+    state.put(Component(f"node/{NODE_NAME}", proc.pid, address, str(log)))
     _save(state)
+    wait_for_port("127.0.0.1", AGENT_PORT, JOIN_TIMEOUT, proc, log)
+    progress(_join_outcome(config, log, offset))
+
+
+def _host_node_config(state: State) -> ClusterConfig:
+    return node_config(state, NODE_NAME, "127.0.0.1", "", DEFAULT_SOCKET,
+                       state_dir() / "nodes" / NODE_NAME)
 
 
 def _check_can_make_vms(lay: netns.Layout) -> None:
@@ -273,7 +286,7 @@ def _check_can_make_vms(lay: netns.Layout) -> None:
                            f"(pids {', '.join(str(p) for p in found)}): run `jota local down`")
 
 
-def _start_host_proxy(state: State, root: Path, apiserver: str, progress: Progress) -> None:
+def _start_host_proxy(state: State, root: Path, progress: Progress) -> None:
     """The single node's jota-proxy programs this machine's own iptables, so only
     when it may."""
     if os.geteuid() != 0 or shutil.which("iptables-restore") is None:
@@ -281,11 +294,11 @@ def _start_host_proxy(state: State, root: Path, apiserver: str, progress: Progre
                  "(Service IPs will not answer)")
         return
     progress(f"Starting jota-proxy ({NODE_NAME}) on this machine's iptables")
-    proxy = start_proxy(apiserver, root / "logs", node_name=NODE_NAME, node_ip="127.0.0.1",
-                        extra_args=_kubeconfig("proxy"))
-    state.put(Component(f"proxy/{NODE_NAME}", proxy.proc.pid, "", str(proxy.log)))
+    log = root / "logs" / f"proxy-{NODE_NAME}.log"
+    proc = _spawn(_command("proxy", _host_node_config(state)), log)
+    state.put(Component(f"proxy/{NODE_NAME}", proc.pid, "", str(log)))
     _save(state)
-    _wait_proxy(NODE_NAME, [], proxy.proc, proxy.log)
+    _wait_proxy(NODE_NAME, [], proc, log)
 
 
 def dns_listen_host(lay: netns.Layout | None) -> str:
@@ -306,7 +319,7 @@ def dns_listen_host(lay: netns.Layout | None) -> str:
     return gateways[0]
 
 
-def _start_dns(state: State, root: Path, apiserver: str, lay: netns.Layout | None,
+def _start_dns(state: State, root: Path, lay: netns.Layout | None,
                progress: Progress) -> None:
     """jota-dns on this machine (port 53 needs root), registering kube-system/kube-dns
     (10.96.0.10) with its address; the nodes' jota-proxy carry pods' queries to it."""
@@ -315,10 +328,12 @@ def _start_dns(state: State, root: Path, apiserver: str, lay: netns.Layout | Non
                  "resolv.conf)")
         return
     host = dns_listen_host(lay)
-    progress(f"Starting jota-dns on {host}:53 (Service {DNS_SERVICE_IP} in kube-system)")
-    dns = start_dns(apiserver, root / "logs", listen=f"{host}:53", upstream=None,
-                    advertise_address=host, extra_args=_kubeconfig("dns"))
-    state.put(Component("dns", dns.proc.pid, dns.address, str(dns.log)))
+    config = replace(cluster_config(state), control_plane_address=host)
+    progress(f"Starting jota-dns on {host}:53 (Service {config.cluster_dns} in kube-system)")
+    log = root / "logs" / "dns.log"
+    proc = _spawn(_command("dns", config), log)
+    wait_for_port(host, 53, 60.0, proc, log)
+    state.put(Component("dns", proc.pid, f"{host}:53", str(log)))
     _save(state)
 
 
@@ -328,8 +343,8 @@ def ingress_publish_address(lay: netns.Layout | None) -> str:
     return lay.gateway if lay is not None else "127.0.0.1"
 
 
-def _start_ingress(state: State, root: Path, apiserver: str, lay: netns.Layout | None,
-                   progress: Progress, extra_args: list[str] | None = None) -> None:
+def _start_ingress(state: State, root: Path, lay: netns.Layout | None,
+                   progress: Progress) -> None:
     """jota-ingress on this machine, its nginx on ports 80 and 443 (root only), going
     straight to pod IPs (routed from this machine to every node's pod CIDR)."""
     if os.geteuid() != 0 or shutil.which("nginx") is None:
@@ -338,15 +353,12 @@ def _start_ingress(state: State, root: Path, apiserver: str, lay: netns.Layout |
         return
     publish = ingress_publish_address(lay)
     progress(f"Starting jota-ingress (nginx on ports 80 and 443, publishing {publish})")
-    ing = start_ingress(apiserver, root / "logs", root / "ingress", publish_address=publish,
-                        extra_args=extra_args)
-    state.put(Component("ingress", ing.proc.pid, ing.address, str(ing.log)))
+    log = root / "logs" / "ingress.log"
+    proc = _spawn(_command("ingress", replace(cluster_config(state),
+                                              control_plane_address=publish)), log)
+    wait_for_port("127.0.0.1", 80, 60.0, proc, log)
+    state.put(Component("ingress", proc.pid, f"{publish}:80", str(log)))
     _save(state)
-
-
-def _cluster_dns_args(state: State) -> list[str]:
-    """The agents' --cluster-dns, when jota-dns runs (else pods keep the node's DNS)."""
-    return ["--cluster-dns", DNS_SERVICE_IP] if state.component("dns") else []
 
 
 def proxy_synced(prefix: list[str]) -> bool:
@@ -423,29 +435,32 @@ def _start_replica(state: State, name: str, progress: Progress) -> None:
     logs = state_dir() / "logs"
     metrics = topology.metrics_port(kind, index)
     what = f"the {name}" if name == kind else name
-    if kind == "apiserver":
-        address = topology.apiserver_address(state.listen_host(), index)
-        progress(f"Starting {what} on {address}")
-        api = _start_apiserver(name, address, metrics, state.etcd_members, logs)
-        state.put(Component(name, api.proc.pid, api.address, str(api.log)))
-    elif kind == "controller-manager":
-        progress(f"Starting {what}")
-        cm = start_controller_manager(
-            state.apiservers(), logs, name=name, metrics_port=metrics,
-            extra_args=["--control-plane-metrics",
-                        topology.control_plane_metrics(state.control_planes),
-                        "--identity", topology.identity(name),
-                        *_kubeconfig("controller-manager")])
-        state.put(Component(name, cm.proc.pid, cm.extra["metrics"], str(cm.log)))
-    elif kind == "scheduler":
-        progress(f"Starting {what}")
-        sched = start_scheduler(state.apiservers(), logs, name=name, metrics_port=metrics,
-                                leader_elect=True,
-                                extra_args=["--identity", topology.identity(name),
-                                            *_kubeconfig("scheduler")])
-        state.put(Component(name, sched.proc.pid, sched.extra["metrics"], str(sched.log)))
-    else:
+    if kind not in ("apiserver", "controller-manager", "scheduler"):
         raise ValueError(f"{name!r} is not a control-plane replica")
+    config = replace(cluster_config(state), apiserver_port=topology.APISERVER_PORT + index,
+                     bootstrap_port=topology.BOOTSTRAP_PORT + index)
+    local = ["--metrics-bind-address", f"127.0.0.1:{metrics}"]
+    if kind != "apiserver":  # the same Lease across a restart: a leader keeps leading
+        local += ["--identity", topology.identity(name)]
+    if kind == "controller-manager":
+        local += ["--control-plane-metrics",
+                  topology.control_plane_metrics(state.control_planes)]
+    log = logs / f"{name}.log"
+    if kind == "apiserver":
+        progress(f"Starting {what} on {config.apiserver_listen} (nodes join on "
+                 f"{config.bootstrap_listen})")
+    elif kind == "controller-manager":
+        progress(f"Starting {what} (it signs the nodes' certificates with the cluster CA)")
+    else:
+        progress(f"Starting {what}")
+    proc = _spawn(_command(kind, config, *local), log)
+    if kind == "apiserver":
+        wait_for_port(config.control_plane_address, config.apiserver_port, 60.0, proc, log)
+        address = config.apiserver_listen
+    else:
+        _check_running(name, proc, log)
+        address = f"127.0.0.1:{metrics}"
+    state.put(Component(name, proc.pid, address, str(log)))
     _save(state)
 
 
@@ -474,28 +489,113 @@ def admin_credentials() -> kubeconfig.Credentials:
     return kubeconfig.load(path)[1] if path.exists() else kubeconfig.Credentials()
 
 
-def _kubeconfig(component: str) -> list[str]:
-    return ["--kubeconfig", str(pki().kubeconfig(component))]
+def cluster_config(state: State) -> ClusterConfig:
+    """The local cluster in deploy/'s terms (jota/deploy/config.py): jota.deploy.units
+    makes every daemon's flags from it, as it makes the VMs' units. The control plane
+    is on this machine (the bridge's address with node VMs), every apiserver and its
+    bootstrap port are listed, and files live in the state folder."""
+    host, root = state.listen_host(), state_dir()
+    return ClusterConfig(
+        control_plane_address=host, apiserver_port=topology.APISERVER_PORT,
+        bootstrap_port=topology.BOOTSTRAP_PORT,
+        etcd_servers=tuple(topology.etcd_servers(state.etcd_members).split(",")),
+        # One node's pods are on Docker's own bridge, outside any cluster CIDR.
+        cluster_cidr=netns.CLUSTER_CIDR if state.cluster is not None else "",
+        cluster_dns=DNS_SERVICE_IP, pki_dir=str(root / "pki"), state_dir=str(root),
+        apiserver_endpoints=tuple(state.apiservers().split(",")),
+        bootstrap_endpoints=tuple(topology.bootstrap_addresses(host, state.control_planes)))
 
 
-def _start_apiserver(name: str, address: str, metrics_port: int, etcd_members: int,
-                     logs: Path) -> _Started:
-    """An apiserver listening on `address` (HOST:PORT), given every etcd member."""
-    cmd = [sys.executable, "-m", "controlplane.apiserver.main",
-           "--etcd-servers", topology.etcd_servers(etcd_members), "--listen", address,
-           "--metrics-bind-address", f"127.0.0.1:{metrics_port}", *pki().apiserver_args()]
-    log = logs / f"{name}.log"
-    proc = _spawn(cmd, log)
-    host, _, port = address.rpartition(":")
-    wait_for_port(host, int(port), 60.0, proc, log)
-    return _Started(proc, address, log)
+def node_config(state: State, name: str, address: str, pod_cidr: str, docker_host: str,
+                folder: Path) -> ClusterConfig:
+    """One node's view, as a worker's /etc/jota/cluster.yaml: its PKI folder and state
+    under `folder`, a serving certificate issued here, and the cluster's DNS only when
+    jota-dns runs (else pods keep the node's resolv.conf)."""
+    return replace(cluster_config(state), pki_dir=str(folder / "pki"), state_dir=str(folder),
+                   docker_host=docker_host,
+                   cluster_dns=DNS_SERVICE_IP if state.component("dns") else "",
+                   node=NodeConfig(name, address, pod_cidr, serving_cert=True))
 
 
-@dataclass
-class _Started:
-    proc: subprocess.Popen[bytes]
-    address: str
-    log: Path
+def _command(component: str, config: ClusterConfig, *local: str) -> list[str]:
+    """The daemon from this source tree, with the flags units.args gives it and the
+    local-only ones after them."""
+    return [sys.executable, "-m", units.MODULES[component], *units.args(component, config),
+            *local]
+
+
+def _check_running(name: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """A daemon that listens on no port of its own: at least it did not exit at once
+    (a bad flag)."""
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited with {proc.returncode}: "
+                           f"{log.read_text(errors='replace')[-2000:]}")
+
+
+# ---- nodes joining ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """`coro` on an event loop of its own thread: `up` and `down` are called from the
+    CLI's running loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=timeout)
+
+
+def _create_token(state: State) -> str:
+    """A bootstrap token, stored through the admin's client as `jota token create` does."""
+    async def create() -> str:
+        async with Client(state.apiservers(), timeout=10,
+                          credentials=admin_credentials().channel()) as client:
+            return await tokens.create(client, description=TOKEN_DESCRIPTION)
+    return _run(create(), timeout=120.0)
+
+
+def _prepare_join(state: State, configs: list[ClusterConfig], progress: Progress) -> None:
+    """What kubeadm join gets, for each node that has no kubeconfig of its own yet: the
+    CA, a bootstrap kubeconfig with one fresh token for them all, jota-proxy's
+    kubeconfig; and each node's serving certificate, issued by the CA here as deploy/
+    does (the controller-manager signs only client certificates). A node that joined
+    keeps its certificate."""
+    cluster = cluster_config(state)
+    fresh = [c for c in configs if not (Path(c.pki_dir) / units.NODE_KUBECONFIG).exists()]
+    if fresh:
+        token = _create_token(state)
+        names = ", ".join(c.node.name for c in fresh if c.node is not None)
+        progress(f"Created bootstrap token {token.partition('.')[0]} for {names} to join "
+                 f"with (kube-system/bootstrap-token-{token.partition('.')[0]}, "
+                 f"`jota token list`)")
+        for c in fresh:
+            join.write_node_pki(cluster, token, Path(c.pki_dir))
+    for c in configs:
+        assert c.node is not None
+        if not (Path(c.pki_dir) / units.SERVING_CERT).exists():
+            join.write_serving_cert(cluster, c.node.name, c.node.address, Path(c.pki_dir))
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+_APPROVED = re.compile(r"CSR (node-csr-[a-z0-9-]+) was approved and signed")
+
+
+def _join_outcome(config: ClusterConfig, log: Path, offset: int) -> str:
+    """How a started agent got its client certificate: through a CSR now (named in its
+    log since `offset`), or kept from an earlier join."""
+    assert config.node is not None
+    with open(log, "rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    found = _APPROVED.findall(text)
+    if found:
+        return (f"Node {config.node.name} joined with a bootstrap token (CSR {found[-1]} "
+                f"approved)")
+    conf = Path(config.pki_dir) / units.NODE_KUBECONFIG
+    return f"Node {config.node.name} keeps the certificate it joined with ({conf})"
 
 
 def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -524,23 +624,20 @@ def daemon_json(vm: NodeVM) -> str:
     return json.dumps({"deprecated-key-path": f"{vm.data_dir}/key.json"})
 
 
-def agent_command(n: netns.NodeNet, vm: NodeVM, apiserver: str,
-                  extra: list[str] | None = None) -> list[str]:
-    return netns.in_netns(n, [
-        sys.executable, "-m", "node.agent.main", "--apiserver", apiserver,
-        "--node-name", vm.name, "--node-ip", vm.address, "--port", str(AGENT_PORT),
-        "--pod-cidr", vm.pod_cidr, "--docker-host", vm.docker_host,
-        "--root-dir", f"{vm.data_dir}/agent", *(extra or [])])
+def vm_config(state: State, vm: NodeVM) -> ClusterConfig:
+    return node_config(state, vm.name, vm.address, vm.pod_cidr, vm.docker_host,
+                       Path(vm.data_dir))
 
 
-def proxy_command(n: netns.NodeNet, vm: NodeVM, apiserver: str) -> list[str]:
-    return netns.in_netns(n, [
-        sys.executable, "-m", "node.proxy.main", "--apiserver", apiserver,
-        "--node-name", vm.name, "--node-ip", vm.address,
-        "--cluster-cidr", netns.CLUSTER_CIDR, *_kubeconfig("proxy")])
+def agent_command(n: netns.NodeNet, config: ClusterConfig) -> list[str]:
+    return netns.in_netns(n, _command("node", config, "--port", str(AGENT_PORT)))
 
 
-def _start_vms(state: State, lay: netns.Layout, apiserver: str, vms: list[NodeVM],
+def proxy_command(n: netns.NodeNet, config: ClusterConfig) -> list[str]:
+    return netns.in_netns(n, _command("proxy", config))
+
+
+def _start_vms(state: State, lay: netns.Layout, vms: list[NodeVM],
                progress: Progress, load: Iterable[str] = ()) -> None:
     """Start the engines of `vms` side by side, then their agents and proxies."""
     logs = state_dir() / "logs"
@@ -564,29 +661,30 @@ def _start_vms(state: State, lay: netns.Layout, apiserver: str, vms: list[NodeVM
         for vm in vms:
             progress(f"Loading {image} into {vm.name}'s engine")
             load_image(image, DEFAULT_SOCKET, vm.docker_host)
-    agents: list[tuple[NodeVM, subprocess.Popen[bytes], Path]] = []
-    for vm in vms:
-        if (c := state.component(f"node/{vm.name}")) and c.alive:
-            continue
+    down = [vm for vm in vms
+            if not ((c := state.component(f"node/{vm.name}")) and c.alive)]
+    _prepare_join(state, [vm_config(state, vm) for vm in down], progress)
+    agents: list[tuple[NodeVM, subprocess.Popen[bytes], Path, int]] = []
+    for vm in down:
         progress(f"Starting the node agent of {vm.name} ({vm.address}, pods {vm.pod_cidr})")
         log = logs / f"node-{vm.name}.log"
-        if not pki().node(vm.name)[0].exists():
-            tls.add_node(pki(), vm.name, vm.address, apiserver)
-        proc = _spawn(agent_command(lay.node(vm.name), vm, apiserver,
-                                    _cluster_dns_args(state) + pki().node_args(vm.name)), log)
+        offset = _size(log)
+        proc = _spawn(agent_command(lay.node(vm.name), vm_config(state, vm)), log)
         state.put(Component(f"node/{vm.name}", proc.pid, f"{vm.address}:{AGENT_PORT}",
                             str(log)))
         _save(state)
-        agents.append((vm, proc, log))
-    for vm, proc, log in agents:
-        wait_for_port(vm.address, AGENT_PORT, 60.0, proc, log)
+        agents.append((vm, proc, log, offset))
+    for vm, proc, log, offset in agents:
+        # The agent listens once its kubeconfig holds a certificate the cluster signed.
+        wait_for_port(vm.address, AGENT_PORT, JOIN_TIMEOUT, proc, log)
+        progress(_join_outcome(vm_config(state, vm), log, offset))
     proxies: list[tuple[NodeVM, subprocess.Popen[bytes], Path]] = []
     for vm in vms:
         if (c := state.component(f"proxy/{vm.name}")) and c.alive:
             continue
         progress(f"Starting jota-proxy of {vm.name}")
         log = logs / f"proxy-{vm.name}.log"
-        proc = _spawn(proxy_command(lay.node(vm.name), vm, apiserver), log)
+        proc = _spawn(proxy_command(lay.node(vm.name), vm_config(state, vm)), log)
         state.put(Component(f"proxy/{vm.name}", proc.pid, "", str(log)))
         _save(state)
         proxies.append((vm, proc, log))
@@ -668,7 +766,7 @@ def start_node(name: str, progress: Progress) -> None:
         _save(state)
     if not any(c.alive for c in state.of_kind("apiserver")):
         raise RuntimeError("the local cluster's apiserver is not running")
-    _start_vms(state, lay, state.apiservers(), [vm], progress)
+    _start_vms(state, lay, [vm], progress)
 
 
 def _vm(name: str) -> tuple[State, netns.Layout, NodeVM]:
@@ -778,25 +876,25 @@ def start_component(name: str, progress: Progress) -> None:
 
 
 def _start_component(state: State, name: str, progress: Progress) -> None:
-    root, apis, lay = state_dir(), state.apiservers(), state.layout()
+    root, lay = state_dir(), state.layout()
     kind = topology.kind_of(name)
     if kind == "etcd":
         _start_etcd_member(state, name, progress)
     elif kind:
         _start_replica(state, name, progress)
     elif name == "dns":
-        _start_dns(state, root, apis, lay, progress)
+        _start_dns(state, root, lay, progress)
     elif name == "ingress":
-        _start_ingress(state, root, apis, lay, progress, _kubeconfig("ingress"))
+        _start_ingress(state, root, lay, progress)
     elif name == "prometheus":
         _start_prometheus(state, root, progress)
     elif name == f"node/{NODE_NAME}":
-        _start_host_node(state, root, apis, progress)
+        _start_host_node(state, root, progress)
     elif name == f"proxy/{NODE_NAME}":
-        _start_host_proxy(state, root, apis, progress)
+        _start_host_proxy(state, root, progress)
     elif lay is not None and name.partition("/")[0] in ("dockerd", "node", "proxy"):
         vm = next(v for v in state.nodes if v.name == name.partition("/")[2])
-        _start_vms(state, lay, apis, [vm], progress)  # what of the node runs stays
+        _start_vms(state, lay, [vm], progress)  # what of the node runs stays
     else:
         raise RuntimeError(f"do not know how to start {name}")
 
@@ -882,7 +980,7 @@ def _restart_watchers(state: State, progress: Progress) -> None:
             continue
         _start_component(state, c.name, progress)
     if lay is not None and state.nodes:
-        _start_vms(state, lay, state.apiservers(), state.nodes, progress)
+        _start_vms(state, lay, state.nodes, progress)
 
 
 # ---- down ------------------------------------------------------------------------------------
@@ -900,12 +998,10 @@ def _cluster_id(state: Any) -> str:
             ns = await c.get("namespaces", "kube-system")
             return str(ns["metadata"]["uid"])
 
-    # Its own thread and event loop: `down` is called from the CLI's running loop.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        try:
-            return pool.submit(asyncio.run, read()).result(timeout=15)
-        except Exception:
-            return ""
+    try:
+        return _run(read(), timeout=15)
+    except Exception:
+        return ""
 
 
 def down(progress: Progress) -> list[str]:

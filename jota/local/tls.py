@@ -2,9 +2,11 @@
 
 The same identities kubeadm makes, in one folder (`<state>/pki`): a CA; the apiserver's
 serving certificate (every address it is reached at, and the `kubernetes` Service's
-names); its client certificate for node agents; a kubeconfig per daemon and per node,
-each with its own certificate; the admin's credentials for `~/.jota/config`; and the
-key that encrypts Secrets in etcd. deploy/'s scripts make the same files on VMs.
+names); its client certificate for node agents; a kubeconfig per daemon, each with
+its own certificate; the admin's credentials for `~/.jota/config`; and the
+key that encrypts Secrets in etcd. deploy/'s scripts make the same files on VMs. Nodes
+have none here: they join with a bootstrap token (jota/deploy/join.py writes their
+folder) and get their client certificate through a CSR.
 """
 
 from __future__ import annotations
@@ -65,11 +67,6 @@ class Files:
     def kubeconfig(self, component: str) -> Path:
         return self.root / f"{component}.conf"
 
-    def node(self, name: str) -> tuple[Path, Path, Path]:
-        """(kubeconfig, serving certificate, key) of one node."""
-        return (self.root / f"node-{name}.conf", self.root / f"node-{name}.crt",
-                self.root / f"node-{name}.key")
-
     # -- the flags that point daemons at these files ------------------------------------
 
     def apiserver_args(self, bootstrap_listen: str = "") -> list[str]:
@@ -86,26 +83,6 @@ class Files:
         """The controller-manager's flags to sign approved node certificates with the CA."""
         return ["--cluster-signing-cert-file", str(self.ca),
                 "--cluster-signing-key-file", str(self.ca_key)]
-
-    def join_args(self, name: str) -> list[str]:
-        """A node's flags to join with a bootstrap token (write_bootstrap first) instead of
-        a certificate made for it: it writes its key, certificate and kubeconfig under
-        node-NAME/. Its serving certificate still comes from add_node (--tls-cert-file):
-        the apiserver checks node serving certificates against the CA."""
-        folder = self.root / f"node-{name}"
-        _, cert, key = self.node(name)
-        return ["--bootstrap-kubeconfig", str(self.bootstrap(name)),
-                "--kubeconfig", str(folder / "kubelet.conf"), "--cert-dir", str(folder),
-                "--tls-cert-file", str(cert), "--tls-private-key-file", str(key),
-                "--client-ca-file", str(self.ca)]
-
-    def bootstrap(self, name: str) -> Path:
-        return self.root / f"bootstrap-{name}.conf"
-
-    def node_args(self, name: str) -> list[str]:
-        conf, cert, key = self.node(name)
-        return ["--kubeconfig", str(conf), "--tls-cert-file", str(cert),
-                "--tls-private-key-file", str(key), "--client-ca-file", str(self.ca)]
 
 
 def encryption_config() -> dict[str, object]:
@@ -150,28 +127,6 @@ def make(root: Path, *, server: str, hosts: list[str]) -> Files:
         _write(path, data)
     _write(files.encryption, json.dumps(encryption_config()).encode())
     return files
-
-
-def add_node(files: Files, name: str, address: str, server: str) -> None:
-    """A node's own certificate (its identity to the apiserver, and its streaming
-    service's serving certificate, for its address) and kubeconfig."""
-    ca = pki.KeyPair(files.ca.read_bytes(), files.ca_key.read_bytes())
-    pair = pki.issue(ca, pki.node_user(name), organizations=[pki.NODES],
-                     hosts=[address, name], server=True, client=True)
-    conf, cert, key = files.node(name)
-    _write(cert, pair.cert)
-    _write(key, pair.key)
-    kubeconfig.write(conf, server, Credentials(ca.cert, pair.cert, pair.key),
-                     name="jota-local")
-
-
-def write_bootstrap(files: Files, name: str, bootstrap_server: str, token: str) -> Path:
-    """The bootstrap kubeconfig of one joining node: the apiserver's --bootstrap-listen
-    address, the CA to check it by, and a token (`jota token create`'s)."""
-    path = files.bootstrap(name)
-    kubeconfig.write(path, bootstrap_server, Credentials(files.ca.read_bytes(), token=token),
-                     name="bootstrap")
-    return path
 
 
 def admin(files: Files) -> Credentials:

@@ -20,6 +20,9 @@ CONTROL_PLANE_CHOICES = (1, 2)
 ETCD_CLIENT_PORT = 23790
 ETCD_PEER_PORT = 23800
 APISERVER_PORT = 6443
+# Each apiserver's --bootstrap-listen, where joining nodes present their token: past
+# the second replica's 6444, so one layout's ports never move with the other's.
+BOOTSTRAP_PORT = 6445
 # The control plane's /metrics (each daemon's default for the first replica).
 APISERVER_METRICS_PORT = 8080
 CONTROLLER_MANAGER_METRICS_PORT = 10257
@@ -100,6 +103,16 @@ def apiserver_address(host: str, index: int) -> str:
 def apiserver_addresses(host: str, count: int) -> str:
     """Every apiserver, comma-separated, as kubeconfigs' `server` and --apiserver take it."""
     return ",".join(apiserver_address(host, i) for i in range(count))
+
+
+def bootstrap_address(host: str, index: int) -> str:
+    return f"{host}:{BOOTSTRAP_PORT + index}"
+
+
+def bootstrap_addresses(host: str, count: int) -> list[str]:
+    """Every apiserver's bootstrap address, as a joining node's bootstrap kubeconfig
+    lists them."""
+    return [bootstrap_address(host, i) for i in range(count)]
 
 
 def metrics_port(kind: str, index: int) -> int:

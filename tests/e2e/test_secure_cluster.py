@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
+from jota import pki
 from jota.api import errors
 from jota.client import kubeconfig
 from jota.client.client import Client
@@ -19,6 +23,37 @@ from tests.e2e.conftest import LocalCluster
 W1, W2 = "jota-worker-1", "jota-worker-2"
 ETCD = "http://127.0.0.1:23790"  # jota.local.cluster.ETCD_CLIENT_PORT
 PASSWORD = "e2e-not-in-clear-text"
+
+
+def node_pki(lc: LocalCluster, name: str) -> Path:
+    """A node's PKI folder, its --cert-dir (as /var/lib/jota/pki on a VM)."""
+    return lc.state_dir / "nodes" / name / "pki"
+
+
+def test_every_node_got_its_certificate_through_a_csr(local_cluster: LocalCluster) -> None:
+    """Nodes join as kubeadm join's: a bootstrap token, a CSR the controller-manager
+    approved, and a kubeconfig naming the signed certificate in the node's --cert-dir."""
+    table = local_cluster.jota("get", "csr")
+    assert table.returncode == 0, table.stderr
+    conditions = {line.split()[0]: line.split()[-1] for line in table.stdout.splitlines()[1:]}
+    listed = local_cluster.jota("get", "csr", "-o", "json")
+    signed = {base64.b64decode(c["status"]["certificate"]): c
+              for c in json.loads(listed.stdout)["items"]
+              if (c.get("status") or {}).get("certificate")}
+    for node in local_cluster.nodes:
+        folder = node_pki(local_cluster, node.name)
+        doc = yaml.safe_load((folder / "kubelet.conf").read_text())
+        cert_path = Path(doc["contexts"][0]["context"]["client-certificate"])
+        assert cert_path.parent == folder
+        cert = cert_path.read_bytes()
+        assert pki.identity_of(cert) == pki.Identity(f"system:node:{node.name}",
+                                                     (pki.NODES,))
+        csr = signed.get(cert)
+        assert csr is not None, f"no CSR issued the certificate of {node.name}"
+        name = csr["metadata"]["name"]
+        assert name.startswith("node-csr-")
+        assert csr["spec"]["username"].startswith("system:bootstrap:")
+        assert conditions[name] == "Approved,Issued", table.stdout
 
 
 async def test_a_caller_without_a_certificate_is_refused(local_cluster: LocalCluster) -> None:
@@ -37,7 +72,7 @@ async def test_a_caller_without_a_certificate_is_refused(local_cluster: LocalClu
 
 
 async def test_a_node_may_change_only_its_own_node(local_cluster: LocalCluster) -> None:
-    server, creds = kubeconfig.load(local_cluster.state_dir / "pki" / f"node-{W1}.conf")
+    server, creds = kubeconfig.load(node_pki(local_cluster, W1) / "kubelet.conf")
     async with Client(server, credentials=creds.channel()) as node:
         await node.patch("nodes", W1, {"metadata": {"labels": {"e2e-own": "yes"}}})
         with pytest.raises(errors.Forbidden, match=f"node '{W1}' cannot modify node '{W2}'"):

@@ -25,6 +25,17 @@ def test_a_dumped_config_reads_back_the_same() -> None:
     assert cfg.parse(yaml.safe_load(yaml.safe_dump(cfg.dump(c)))) == c
 
 
+def test_several_apiservers_are_listed_for_clients_and_joining_nodes() -> None:
+    c = cfg.parse({"controlPlaneAddress": "10.0.0.1",
+                   "apiserverEndpoints": ["10.0.0.1:6443", "10.0.0.2:6443"],
+                   "bootstrapEndpoints": ["10.0.0.1:6444", "10.0.0.2:6444"]})
+    assert c.apiserver == "10.0.0.1:6443,10.0.0.2:6443"
+    assert c.bootstrap_server == "10.0.0.1:6444,10.0.0.2:6444"
+    assert (c.apiserver_listen, c.bootstrap_listen) == ("10.0.0.1:6443", "10.0.0.1:6444")
+    assert cfg.parse(yaml.safe_load(yaml.safe_dump(cfg.dump(c)))) == c
+    assert "apiserverEndpoints" not in cfg.dump(cfg.parse({"controlPlaneAddress": "10.0.0.1"}))
+
+
 @pytest.mark.parametrize(("data", "message"), [
     ({}, "controlPlaneAddress: required"),
     ({"controlPlaneAddress": "cp.example"}, "controlPlaneAddress: 'cp.example' is not an IPv4"),
@@ -34,6 +45,8 @@ def test_a_dumped_config_reads_back_the_same() -> None:
      "clusterCIDR: '10.244.0.0/33' is not an IPv4 CIDR"),
     ({"controlPlaneAddress": "10.0.0.1", "etcdServers": []},
      "etcdServers: must be a non-empty list"),
+    ({"controlPlaneAddress": "10.0.0.1", "apiserverEndpoints": "10.0.0.1:6443"},
+     "apiserverEndpoints: must be a non-empty list of HOST:PORTs"),
     ({"controlPlaneAddress": "10.0.0.1", "podCidr": "x"}, "podCidr: unknown field"),
     ({"controlPlaneAddress": "10.0.0.1", "node": {"name": "w1"}}, "node.address: required"),
     ({"controlPlaneAddress": "10.0.0.1", "node": {"name": "w1", "address": "10.0.0.2",

@@ -88,3 +88,43 @@ def test_local_up_refuses_other_layouts_before_starting_anything(
     assert run_cli(["local", "up", *args]) != 0
     assert message in capsys.readouterr().err
     assert not (tmp_path / "local").exists()
+
+
+def test_nodes_join_on_a_bootstrap_port_past_the_apiservers() -> None:
+    assert topology.bootstrap_addresses("172.31.0.1", 1) == ["172.31.0.1:6445"]
+    assert topology.bootstrap_addresses("172.31.0.1", 2) == ["172.31.0.1:6445",
+                                                             "172.31.0.1:6446"]
+
+
+def test_local_daemons_take_their_flags_from_deploy_units(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jota local up` runs what the VMs' units run: one ClusterConfig, units.args."""
+    from jota.deploy import units
+    from jota.local import cluster
+
+    monkeypatch.setenv("JOTA_LOCAL_DIR", str(tmp_path))
+    state = cluster.State(etcd_members=3, control_planes=2)
+    config = cluster.cluster_config(state)
+
+    def flag(component: str, name: str, conf: object = config) -> str:
+        argv = units.args(component, conf)  # type: ignore[arg-type]
+        return argv[argv.index(name) + 1]
+
+    assert flag("scheduler", "--apiserver") == "127.0.0.1:6443,127.0.0.1:6444"
+    assert flag("apiserver", "--etcd-servers").count(",") == 2
+    assert flag("apiserver", "--bootstrap-listen") == "127.0.0.1:6445"
+    assert flag("controller-manager", "--cluster-signing-key-file") == \
+        str(tmp_path / "pki" / "ca.key")
+    node = cluster.node_config(state, "jota-local-1", "127.0.0.1", "",
+                               "unix:///var/run/docker.sock",
+                               tmp_path / "nodes" / "jota-local-1")
+    folder = tmp_path / "nodes" / "jota-local-1" / "pki"
+    assert node.bootstrap_server == "127.0.0.1:6445,127.0.0.1:6446"
+    assert flag("node", "--bootstrap-kubeconfig", node) == str(folder / "bootstrap-kubelet.conf")
+    assert flag("node", "--kubeconfig", node) == str(folder / "kubelet.conf")
+    assert flag("node", "--cert-dir", node) == str(folder)
+    assert flag("node", "--tls-cert-file", node) == str(folder / "kubelet-serving.crt")
+    # No jota-dns running (not root) and one node on Docker's bridge: neither flag.
+    assert "--cluster-dns" not in units.args("node", node)
+    assert "--cluster-cidr" not in units.args("proxy", node)
+    assert flag("proxy", "--kubeconfig", node) == str(folder / "proxy.conf")

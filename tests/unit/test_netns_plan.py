@@ -223,11 +223,13 @@ def test_a_node_vm_runs_its_engine_and_agent_inside_its_namespace(tmp_path: Any)
     assert dockerd[dockerd.index("--bridge") + 1] == "none"
     assert json.loads(cluster.daemon_json(vm)) == {
         "deprecated-key-path": f"{tmp_path}/nodes/jota-worker-2/key.json"}
-    agent = cluster.agent_command(n, vm, "172.31.0.1:6443")
+    state = cluster.State(cluster=0, nodes=[cluster._node_vm(tmp_path, lay, m)
+                                            for m in lay.nodes])
+    agent = cluster.agent_command(n, cluster.vm_config(state, vm))
     assert agent[:2] == ["nsenter", "--net=/run/netns/jota0-worker-2"]
     flags = dict(zip(agent[5::2], agent[6::2], strict=False))
     assert {k: flags[k] for k in ("--apiserver", "--node-name", "--node-ip", "--pod-cidr",
-                                  "--docker-host")} == {
+                                  "--docker-host", "--port")} == {
         "--apiserver": "172.31.0.1:6443", "--node-name": "jota-worker-2",
         "--node-ip": "172.31.0.12", "--pod-cidr": "10.244.2.0/24",
-        "--docker-host": "unix:///run/jota0/w2/docker.sock"}
+        "--docker-host": "unix:///run/jota0/w2/docker.sock", "--port": "10250"}

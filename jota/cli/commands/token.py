@@ -13,6 +13,7 @@ import argparse
 from jota.api import bootstraptoken, errors
 from jota.cli.context import Context, UsageError
 from jota.cli.printers.table import render
+from jota.client import tokens
 from jota.client.events import utcnow
 
 HEADER = ["TOKEN", "TTL", "EXPIRES", "USAGES", "DESCRIPTION", "EXTRA GROUPS"]
@@ -30,25 +31,15 @@ async def run_create(ctx: Context, args: argparse.Namespace) -> int:
     given = args.token[0] if args.token else ""
     if len(args.token) > 1:
         raise UsageError(f"unexpected arguments: {' '.join(args.token[1:])}")
-    for _ in range(5):
-        token = given or bootstraptoken.new_token()
-        try:
-            secret = bootstraptoken.secret_for(
-                token, now=utcnow(), ttl=bootstraptoken.parse_ttl(args.ttl),
-                description=args.description,
-                groups=tuple(g for g in args.groups.split(",") if g))
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        try:
-            await ctx.client.create("secrets", secret, bootstraptoken.NAMESPACE)
-        except errors.AlreadyExists:
-            if given:
-                raise UsageError(f'a token with id "{token.split(".")[0]}" already '
-                                 f"exists") from None
-            continue  # a random id taken already: draw again
-        ctx.print(token)
-        return 0
-    raise UsageError("could not find a free token id")
+    try:
+        token = await tokens.create(ctx.client, token=given,
+                                    ttl=bootstraptoken.parse_ttl(args.ttl),
+                                    description=args.description,
+                                    groups=tuple(g for g in args.groups.split(",") if g))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    ctx.print(token)
+    return 0
 
 
 async def run_list(ctx: Context, args: argparse.Namespace) -> int:
