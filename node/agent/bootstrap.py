@@ -171,10 +171,13 @@ async def ensure_certificate(join: Join, *, sleep: Sleep = asyncio.sleep,
                          f"apiserver before sending its token)")
     key = _pending_key(join.cert_dir)
     delay = 1.0
+    attempt = 0
     while True:
         # Read again each time: a fresh token written into the file is used at once.
         with contextlib.suppress(ConfigError):
             server, creds = kubeconfig.load(join.bootstrap_kubeconfig)
+        server = starting_at(server, attempt)
+        attempt += 1
         try:
             async with Client(server, credentials=creds.channel(), retries=0) as client:
                 cert = await _request(client, join, key, sleep)
@@ -197,6 +200,17 @@ async def ensure_certificate(join: Join, *, sleep: Sleep = asyncio.sleep,
     logger.info("wrote %s with this node's certificate (%s, expires %s)", join.kubeconfig,
                 pki.node_user(join.node_name), f"{pki.expires(cert):%Y-%m-%dT%H:%M:%SZ}")
 
+
+
+def starting_at(servers: str, attempt: int) -> str:
+    """The comma-separated bootstrap servers, the `attempt`-th first: the join client
+    does not retry, so a node whose first apiserver is down asks the next one on its
+    next attempt."""
+    names = [s.strip() for s in servers.split(",") if s.strip()]
+    if not names:
+        return servers
+    k = attempt % len(names)
+    return ",".join(names[k:] + names[:k])
 
 
 def rotation_deadline(cert_pem: bytes, fraction: float) -> datetime.datetime:

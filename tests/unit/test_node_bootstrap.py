@@ -130,3 +130,11 @@ async def test_rotation_asks_with_a_new_key_and_switches_the_client(
     assert pki.identity_of(creds.cert) == pki.Identity("system:node:n1", ("system:nodes",))
     # One pair left in --cert-dir, the one the kubeconfig names.
     assert sorted(p.suffix for p in j.cert_dir.glob("jota-node-client-*")) == [".crt", ".key"]
+
+
+def test_each_join_attempt_starts_at_the_next_bootstrap_server() -> None:
+    servers = "10.0.0.1:6445,10.0.0.2:6446"
+    assert bootstrap.starting_at(servers, 0) == servers
+    assert bootstrap.starting_at(servers, 1) == "10.0.0.2:6446,10.0.0.1:6445"
+    assert bootstrap.starting_at(servers, 2) == servers
+    assert bootstrap.starting_at("10.0.0.1:6445", 5) == "10.0.0.1:6445"
