@@ -100,7 +100,13 @@ def controller_manager_args(config: ClusterConfig) -> list[str]:
     files = pki(config)
     return ["--apiserver", config.apiserver, *_kubeconfig(config, "controller-manager"),
             # It signs the certificates of joining nodes (kubeadm gives it the cluster CA).
-            *files.signing_args()]
+            *files.signing_args(), *_cluster_cidr(config)]
+
+
+def _cluster_cidr(config: ClusterConfig) -> list[str]:
+    """The pod network (node IPAM carves it, the nodes and proxies masquerade what leaves
+    it); "" for a local single node whose pods sit on Docker's own bridge."""
+    return ["--cluster-cidr", config.cluster_cidr] if config.cluster_cidr else []
 
 
 def scheduler_args(config: ClusterConfig) -> list[str]:
@@ -127,6 +133,7 @@ def node_args(config: ClusterConfig) -> list[str]:
     assert config.node is not None
     return ["--apiserver", config.apiserver, "--node-name", name, "--node-ip", address,
             *(["--pod-cidr", config.node.pod_cidr] if config.node.pod_cidr else []),
+            *_cluster_cidr(config),
             "--docker-host", config.docker_host, "--root-dir", f"{config.state_dir}/node",
             # "" (a local cluster whose jota-dns does not run): pods keep the node's DNS.
             *(["--cluster-dns", config.cluster_dns] if config.cluster_dns else []),
@@ -144,9 +151,7 @@ def node_args(config: ClusterConfig) -> list[str]:
 def proxy_args(config: ClusterConfig) -> list[str]:
     name, address = _node(config, "proxy")
     return ["--apiserver", config.apiserver, *_kubeconfig(config, "proxy"),
-            "--node-name", name, "--node-ip", address,
-            # "" (a local single node, its pods on Docker's own bridge): none masqueraded.
-            *(["--cluster-cidr", config.cluster_cidr] if config.cluster_cidr else [])]
+            "--node-name", name, "--node-ip", address, *_cluster_cidr(config)]
 
 
 ARGS = {"apiserver": apiserver_args, "controller-manager": controller_manager_args,

@@ -52,6 +52,17 @@ def port_number(text: str) -> int:
     return port
 
 
+def _cidr(text: str) -> str:
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid CIDR {text!r}") from None
+    if network.version != 4:
+        raise argparse.ArgumentTypeError(f"{text} is not an IPv4 CIDR: pod networks are "
+                                         f"IPv4 only")
+    return str(network)
+
+
 def default_node_ip() -> str:
     """The address the hostname resolves to (set --node-ip on machines with several)."""
     with contextlib.suppress(OSError):
@@ -112,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the address the hostname resolves to)")
     p.add_argument("--pod-cidr", default="",
                    help="the pod subnet of this node; empty: pods use Docker's default bridge")
+    p.add_argument("--cluster-cidr", type=_cidr, default=podnet.DEFAULT_CLUSTER_CIDR,
+                   help="the whole pod network (the controller-manager's --cluster-cidr): "
+                        "traffic from this node's pods to it is not masqueraded (default "
+                        f"{podnet.DEFAULT_CLUSTER_CIDR})")
     p.add_argument("--max-pods", type=int, default=DEFAULT_MAX_PODS,
                    help=f"pods this node accepts (default {DEFAULT_MAX_PODS})")
     p.add_argument("--system-reserved", type=parse_pairs, default={},
@@ -218,7 +233,8 @@ async def amain(args: argparse.Namespace) -> None:
                          pull_progress_interval=args.image_pull_progress_interval,
                          local_path_dir=args.root_dir / "local-path")
     if args.pod_cidr:  # pods join a bridge with the node's pod CIDR (node/network)
-        config.network = await podnet.setup(args.docker_host, args.pod_cidr)
+        config.network = await podnet.setup(args.docker_host, args.pod_cidr,
+                                            args.cluster_cidr)
     args.root_dir.mkdir(parents=True, exist_ok=True)
     join = None
     if args.bootstrap_kubeconfig is not None:
