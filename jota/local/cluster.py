@@ -1031,6 +1031,12 @@ def down(progress: Progress) -> list[str]:
         progress(f"Stopping leftover nginx {pid}")  # its jota-ingress was killed
         _stop(pid, timeout=5.0)
     lay = state.layout()
+    if lay is None and os.geteuid() == 0 and what_is_left(CLUSTER_INDEX):
+        # The state file is gone (another $HOME, or a session killed mid-run) but the
+        # machine still holds a multi-node cluster's network: its names are fixed, so
+        # sweep it, or the next `up` would stumble on it.
+        progress(f"Found what an earlier local cluster left (bridge jota{CLUSTER_INDEX})")
+        lay = netns.layout(CLUSTER_INDEX, 1)
     left: list[str] = []
     if lay is not None:
         left += _remove_strays(lay.cluster, state, progress)

@@ -98,10 +98,14 @@ def _cli(env: dict[str, str], *args: str, timeout: float) -> subprocess.Complete
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     ensure_dockerd()  # CI starts on a machine where nothing runs yet
-    assert what_is_left() == [], "a local cluster is already on this machine"
     home = tmp_path_factory.mktemp("home")
     state_dir = home / ".jota" / "local"
     env = {**os.environ, "HOME": str(home), "JOTA_LOCAL_DIR": str(state_dir)}
+    if what_is_left() and not cluster.stray_processes(cluster.CLUSTER_INDEX):
+        # A run killed midway (a stopped session) leaves its network behind: nothing of
+        # it runs, so do what its user would, `jota local down`, which finds it by name.
+        _cli(env, "local", "down", timeout=DOWN_TIMEOUT)
+    assert what_is_left() == [], "a local cluster is already on this machine"
     up = _cli(env, "local", "up", *UP_ARGS, timeout=UP_TIMEOUT)
     try:
         assert up.returncode == 0, f"jota local up failed:\n{up.stdout}\n{up.stderr}"

@@ -206,6 +206,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     build_test_image()
     mounts = ["-v", f"{ROOT / 'deploy'}:/opt/jota/deploy:ro", "-v", f"{wheels}:/opt/wheels:ro",
               "-v", f"{join}:/join"]
+    remove(PREFIX)  # what a run killed midway (a stopped session) left
     # --internal: the machines reach each other and nothing else.
     run("docker", "network", "create", "--internal", "--subnet", f"{SUBNET}.0/24",
         "-o", f"com.docker.network.bridge.name={BRIDGE}", PREFIX)
