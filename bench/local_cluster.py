@@ -42,6 +42,7 @@ from jota.client import kubeconfig
 from jota.client.client import Client
 from jota.local import cluster
 from jota.local.images import TEST_IMAGE
+from jota.local.state import CLUSTER_INDEX
 from node.agent.heartbeat import LEASE_RENEW, STATUS_REPORT
 
 Obj = dict[str, Any]
@@ -237,7 +238,7 @@ def grace_period(pid: int) -> float:
 
 @contextlib.contextmanager
 def local_cluster() -> Iterator[Local]:
-    if cluster.what_is_left(cluster.CLUSTER_INDEX):
+    if cluster.what_is_left(CLUSTER_INDEX):
         raise RuntimeError("a local cluster is already on this machine: `jota local down` "
                            "it first (the benchmark makes its own)")
     with tempfile.TemporaryDirectory(prefix="jota-bench-cluster-") as home:

@@ -37,7 +37,9 @@ from bench.stats import fmt_ms, fmt_rate, ratio
 from jota.api import errors
 from jota.client.client import Client
 from jota.local import cluster
+from jota.local.controlplane import admin_credentials, ingress_publish_address
 from jota.local.images import TEST_IMAGE
+from jota.local.state import read_state
 
 NS = "bench-network"
 HOST = "bench.example.test"
@@ -156,7 +158,7 @@ async def _deploy(client: Client) -> tuple[str, str]:
     svc = await client.get("services", "web", NS)
     cluster_ip = str(svc["spec"]["clusterIP"])
     for url, host in ((f"http://{pod_ip}:8080/", ""), (f"http://{cluster_ip}/", ""),
-                      (f"http://{cluster.ingress_publish_address(_layout())}/", HOST)):
+                      (f"http://{ingress_publish_address(_layout())}/", HOST)):
         async def answers(url: str = url, host: str = host) -> bool:
             return await asyncio.to_thread(_answers, url, host)
         await _wait(f"{url} ({host or 'no Host'})", answers)
@@ -164,11 +166,11 @@ async def _deploy(client: Client) -> tuple[str, str]:
 
 
 def _layout() -> Any:
-    return cluster.read_state().layout()
+    return read_state().layout()
 
 
 def _cluster_up() -> bool:
-    state = cluster.read_state()
+    state = read_state()
     return bool(state.nodes) and all(c.alive for c in state.components)
 
 
@@ -181,14 +183,14 @@ async def run(quick: bool) -> Section:
         await asyncio.to_thread(cluster.up, lambda m: print(f"  {m}", file=sys.stderr), 2)
         made = True
     try:
-        state = cluster.read_state()
+        state = read_state()
         if state.component("ingress") is None:
             raise RuntimeError("the local cluster runs no jota-ingress (needs root and nginx)")
         api = next(c.address for c in state.components if c.name == "apiserver")
-        client = Client(api, credentials=cluster.admin_credentials().channel())
+        client = Client(api, credentials=admin_credentials().channel())
         try:
             pod_ip, cluster_ip = await _deploy(client)
-            publish = cluster.ingress_publish_address(state.layout())
+            publish = ingress_publish_address(state.layout())
             cases = {"pod": (f"http://{pod_ip}:8080/", ""),
                      "clusterip": (f"http://{cluster_ip}/", ""),
                      "ingress": (f"http://{publish}/", HOST)}

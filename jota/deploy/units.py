@@ -2,7 +2,7 @@
 
 One source of flags: `args(component, config)` is the argv (after the program) that a
 component runs with for a cluster config; the units on machines (`files`) and the local
-cluster (jota/local/cluster.py) both take their flags from here, so a VM and
+cluster (jota/local/daemons.py) both take their flags from here, so a VM and
 `jota local up` run the daemons the same way. All pure: config in, text out; the CLI
 (jota/deploy/__main__.py) writes the files.
 

@@ -1,5 +1,5 @@
 """The local cluster's control-plane layout: how many etcd members and control planes,
-their names and ports (pure functions; `jota.local.cluster` starts what they describe).
+their names and ports (pure functions; `jota.local.controlplane` starts what they describe).
 
 One of each is today's single-machine cluster, with its names (`etcd`, `apiserver`,
 `controller-manager`, `scheduler`). `--etcd-members 3` makes a real three-member etcd

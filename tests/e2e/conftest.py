@@ -26,6 +26,7 @@ from jota.client import kubeconfig
 from jota.client.client import Client
 from jota.local import cluster, leftovers
 from jota.local.docker import answers, ensure_dockerd
+from jota.local.state import CLUSTER_INDEX
 
 UP_TIMEOUT = 300.0
 UP_ARGS = ("--nodes", "2", "--etcd-members", "3", "--control-planes", "2")
@@ -64,7 +65,7 @@ class LocalCluster:
 def what_is_left() -> list[str]:
     """Everything of a multi-node local cluster still on this machine, by looking at
     the machine itself rather than at our own bookkeeping."""
-    left = cluster.what_is_left(cluster.CLUSTER_INDEX)
+    left = cluster.what_is_left(CLUSTER_INDEX)
     netns_list = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                                 check=False).stdout
     left += [f"netns {line.split()[0]}" for line in netns_list.splitlines()
@@ -101,7 +102,7 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
     home = tmp_path_factory.mktemp("home")
     state_dir = home / ".jota" / "local"
     env = {**os.environ, "HOME": str(home), "JOTA_LOCAL_DIR": str(state_dir)}
-    if what_is_left() and not cluster.stray_processes(cluster.CLUSTER_INDEX):
+    if what_is_left() and not cluster.stray_processes(CLUSTER_INDEX):
         # A run killed midway (a stopped session) leaves its network behind: nothing of
         # it runs, so do what its user would, `jota local down`, which finds it by name.
         _cli(env, "local", "down", timeout=DOWN_TIMEOUT)

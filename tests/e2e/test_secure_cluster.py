@@ -21,7 +21,7 @@ from jota.client.client import Client
 from tests.e2e.conftest import LocalCluster
 
 W1, W2 = "jota-worker-1", "jota-worker-2"
-ETCD = "http://127.0.0.1:23790"  # jota.local.cluster.ETCD_CLIENT_PORT
+ETCD = "http://127.0.0.1:23790"  # jota.local.controlplane.ETCD_CLIENT_PORT
 PASSWORD = "e2e-not-in-clear-text"
 
 

@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 from jota.local import cluster, netns
+from jota.local.state import CLUSTER_INDEX
 
 
 def test_down_sweeps_a_network_whose_state_file_is_lost(tmp_path: Path) -> None:
     assert cluster.what_is_left() == [], "a local cluster is already on this machine"
-    lay = netns.layout(cluster.CLUSTER_INDEX, 2)
+    lay = netns.layout(CLUSTER_INDEX, 2)
     try:
         netns.apply(netns.setup_plan(lay))  # what `up` makes before any process starts
         assert any("namespace jota0-worker-2" in w for w in cluster.what_is_left())

@@ -100,11 +100,12 @@ def test_local_daemons_take_their_flags_from_deploy_units(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`jota local up` runs what the VMs' units run: one ClusterConfig, units.args."""
     from jota.deploy import units
-    from jota.local import cluster
+    from jota.local.controlplane import cluster_config, node_config
+    from jota.local.state import State
 
     monkeypatch.setenv("JOTA_LOCAL_DIR", str(tmp_path))
-    state = cluster.State(etcd_members=3, control_planes=2)
-    config = cluster.cluster_config(state)
+    state = State(etcd_members=3, control_planes=2)
+    config = cluster_config(state)
 
     def flag(component: str, name: str, conf: object = config) -> str:
         argv = units.args(component, conf)  # type: ignore[arg-type]
@@ -115,9 +116,9 @@ def test_local_daemons_take_their_flags_from_deploy_units(
     assert flag("apiserver", "--bootstrap-listen") == "127.0.0.1:6445"
     assert flag("controller-manager", "--cluster-signing-key-file") == \
         str(tmp_path / "pki" / "ca.key")
-    node = cluster.node_config(state, "jota-local-1", "127.0.0.1", "",
-                               "unix:///var/run/docker.sock",
-                               tmp_path / "nodes" / "jota-local-1")
+    node = node_config(state, "jota-local-1", "127.0.0.1", "",
+                       "unix:///var/run/docker.sock",
+                       tmp_path / "nodes" / "jota-local-1")
     folder = tmp_path / "nodes" / "jota-local-1" / "pki"
     assert node.bootstrap_server == "127.0.0.1:6445,127.0.0.1:6446"
     assert flag("node", "--bootstrap-kubeconfig", node) == str(folder / "bootstrap-kubelet.conf")

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from jota.local import cluster, netns
+from jota.local import netns
 from jota.local.netns import Step, layout
+from jota.local.nodes import agent_command, daemon_json, dockerd_command, node_vm, vm_config
+from jota.local.state import State
 
 
 @pytest.mark.parametrize(("cluster", "nodes", "index", "expected"), [
@@ -214,18 +216,17 @@ def test_undo_carries_on_past_a_failure_and_reports_it() -> None:
 def test_a_node_vm_runs_its_engine_and_agent_inside_its_namespace(tmp_path: Any) -> None:
     lay = layout(0, 2)
     n = lay.node("jota-worker-2")
-    vm = cluster._node_vm(tmp_path, lay, n)
+    vm = node_vm(tmp_path, lay, n)
     assert vm.docker_host == "unix:///run/jota0/w2/docker.sock"
-    dockerd = cluster.dockerd_command(n, vm)
+    dockerd = dockerd_command(n, vm)
     assert dockerd[:3] == ["nsenter", "--net=/run/netns/jota0-worker-2", "dockerd"]
     assert dockerd[dockerd.index("--data-root") + 1] == f"{tmp_path}/nodes/jota-worker-2/docker"
     assert dockerd[dockerd.index("--exec-root") + 1] == "/run/jota0/w2"
     assert dockerd[dockerd.index("--bridge") + 1] == "none"
-    assert json.loads(cluster.daemon_json(vm)) == {
+    assert json.loads(daemon_json(vm)) == {
         "deprecated-key-path": f"{tmp_path}/nodes/jota-worker-2/key.json"}
-    state = cluster.State(cluster=0, nodes=[cluster._node_vm(tmp_path, lay, m)
-                                            for m in lay.nodes])
-    agent = cluster.agent_command(n, cluster.vm_config(state, vm))
+    state = State(cluster=0, nodes=[node_vm(tmp_path, lay, m) for m in lay.nodes])
+    agent = agent_command(n, vm_config(state, vm))
     assert agent[:2] == ["nsenter", "--net=/run/netns/jota0-worker-2"]
     flags = dict(zip(agent[5::2], agent[6::2], strict=False))
     assert {k: flags[k] for k in ("--apiserver", "--node-name", "--node-ip", "--pod-cidr",

@@ -16,7 +16,10 @@ from jota.api.meta import Obj
 from jota.cli import config
 from jota.cli.context import Context, UsageError
 from jota.client.client import Client
-from jota.local import cluster, topology
+from jota.local import cluster, drills, topology
+from jota.local.controlplane import admin_credentials
+from jota.local.nodes import load_images, node_rows, start_node, stop_node
+from jota.local.state import CONTEXT, load_state, read_state
 
 READY_TIMEOUT = 90.0
 
@@ -118,21 +121,21 @@ async def run_up(ctx: Context, args: argparse.Namespace) -> int:
         address = await asyncio.to_thread(cluster.up, progress, args.nodes,
                                           args.prometheus, args.etcd_members,
                                           args.control_planes)
-        names = [r.name for r in cluster.node_rows()]
+        names = [r.name for r in node_rows()]
         progress(f"Waiting for the node(s) to be Ready: {', '.join(names)}")
         await wait_nodes_ready(address, names, READY_TIMEOUT)
     except (RuntimeError, OSError, TimeoutError, ValueError) as e:
         # FileNotFoundError (a missing binary) is an OSError too.
-        if cluster.read_state().components:
+        if read_state().components:
             progress("Start failed: removing what was made")
             await asyncio.to_thread(cluster.down, lambda _m: None)
         raise UsageError(str(e)) from None
-    config.set_context(cluster.CONTEXT, server=address, namespace="default", use=True,
-                       credentials=cluster.admin_credentials())
+    config.set_context(CONTEXT, server=address, namespace="default", use=True,
+                       credentials=admin_credentials())
     ctx.print(f"\nThe local cluster is up: apiserver{'s' if ',' in address else ''} at "
               f"{address}, context "
-              f"\"{cluster.CONTEXT}\" written to {config.config_path()}.")
-    prom = cluster.read_state().component("prometheus")
+              f"\"{CONTEXT}\" written to {config.config_path()}.")
+    prom = read_state().component("prometheus")
     if prom is not None:
         ctx.print(f"Prometheus is at http://{prom.address} (dashboard for Grafana: "
                   f"deploy/grafana/jota.json).")
@@ -149,7 +152,7 @@ def not_ready(nodes: list[Obj], names: list[str]) -> list[str]:
 
 
 async def wait_nodes_ready(address: str, names: list[str], timeout: float) -> None:
-    client = Client(address, credentials=cluster.admin_credentials().channel())
+    client = Client(address, credentials=admin_credentials().channel())
     deadline = time.monotonic() + timeout
     waiting = list(names)
     try:
@@ -158,7 +161,7 @@ async def wait_nodes_ready(address: str, names: list[str], timeout: float) -> No
                 waiting = not_ready((await client.list("nodes")).get("items") or [], names)
             if not waiting:
                 return
-            dead = [c.name for c in cluster.load_state() if not c.alive]
+            dead = [c.name for c in load_state() if not c.alive]
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} exited (see `jota local logs "
                                    f"{dead[0]}`)")
@@ -186,14 +189,14 @@ def _table(ctx: Context, rows: Sequence[tuple[str, ...]]) -> None:
 
 
 async def run_status(ctx: Context, args: argparse.Namespace) -> int:
-    components = cluster.load_state()
+    components = load_state()
     if not components:
         ctx.print("No local cluster is running.")
         return 1
     _table(ctx, [("COMPONENT", "STATUS", "PID", "ADDRESS")] + [
         (c.name, "Running" if c.alive else "Stopped", str(c.pid), c.address or "-")
         for c in components])
-    nodes = cluster.node_rows()
+    nodes = node_rows()
     if nodes:
         ctx.print()
         _table(ctx, [("NODE", "STATUS", "ADDRESS", "POD CIDR", "ENGINE")] + [
@@ -202,17 +205,17 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def run_logs(ctx: Context, args: argparse.Namespace) -> int:
-    for c in cluster.load_state():
+    for c in load_state():
         if c.name == args.component or c.name == f"node/{args.component}":
             ctx.print(Path(c.log).read_text(errors="replace").rstrip("\n"))
             return 0
-    names = ", ".join(c.name for c in cluster.load_state()) or "none running"
+    names = ", ".join(c.name for c in load_state()) or "none running"
     raise UsageError(f'no component "{args.component}" in the local cluster ({names})')
 
 
 async def run_stop_node(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        await asyncio.to_thread(cluster.stop_node, args.node, _Steps(ctx), args.cut)
+        await asyncio.to_thread(stop_node, args.node, _Steps(ctx), args.cut)
     except (RuntimeError, OSError) as e:
         raise UsageError(str(e)) from None
     ctx.print(f"node/{args.node} {'cut off' if args.cut else 'stopped'}")
@@ -221,7 +224,7 @@ async def run_stop_node(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_start_node(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        await asyncio.to_thread(cluster.start_node, args.node, _Steps(ctx))
+        await asyncio.to_thread(start_node, args.node, _Steps(ctx))
     except (RuntimeError, OSError, TimeoutError) as e:
         raise UsageError(str(e)) from None
     ctx.print(f"node/{args.node} started")
@@ -230,7 +233,7 @@ async def run_start_node(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_load_image(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        await asyncio.to_thread(cluster.load_images, args.images, _Steps(ctx))
+        await asyncio.to_thread(load_images, args.images, _Steps(ctx))
     except (RuntimeError, OSError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
     return 0
@@ -238,7 +241,7 @@ async def run_load_image(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_stop_component(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        await asyncio.to_thread(cluster.stop_component, args.component, _Steps(ctx),
+        await asyncio.to_thread(drills.stop_component, args.component, _Steps(ctx),
                                 args.kill)
     except (RuntimeError, OSError) as e:
         raise UsageError(str(e)) from None
@@ -248,7 +251,7 @@ async def run_stop_component(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_start_component(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        await asyncio.to_thread(cluster.start_component, args.component, _Steps(ctx))
+        await asyncio.to_thread(drills.start_component, args.component, _Steps(ctx))
     except (RuntimeError, OSError, TimeoutError) as e:
         raise UsageError(str(e)) from None
     ctx.print(f"{args.component} started")
@@ -257,7 +260,7 @@ async def run_start_component(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_restart(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        await asyncio.to_thread(cluster.restart, _Steps(ctx))
+        await asyncio.to_thread(drills.restart, _Steps(ctx))
     except (RuntimeError, OSError, TimeoutError) as e:
         raise UsageError(str(e)) from None
     ctx.print("The local cluster's control plane is restarted.")
@@ -266,7 +269,7 @@ async def run_restart(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_backup(ctx: Context, args: argparse.Namespace) -> int:
     try:
-        snap = await asyncio.to_thread(cluster.backup_etcd, args.file, _Steps(ctx))
+        snap = await asyncio.to_thread(drills.backup_etcd, args.file, _Steps(ctx))
     except (RuntimeError, OSError) as e:
         raise UsageError(str(e)) from None
     ctx.print(f"Snapshot saved to {snap.path}: revision {snap.revision}, {snap.keys} keys, "
@@ -277,10 +280,10 @@ async def run_backup(ctx: Context, args: argparse.Namespace) -> int:
 async def run_restore(ctx: Context, args: argparse.Namespace) -> int:
     progress = _Steps(ctx)
     try:
-        snap = await asyncio.to_thread(cluster.restore_etcd, args.file, progress)
-        names = [r.name for r in cluster.node_rows()]
+        snap = await asyncio.to_thread(drills.restore_etcd, args.file, progress)
+        names = [r.name for r in node_rows()]
         progress(f"Waiting for the node(s) to be Ready: {', '.join(names)}")
-        await wait_nodes_ready(cluster.read_state().apiservers(), names, READY_TIMEOUT)
+        await wait_nodes_ready(read_state().apiservers(), names, READY_TIMEOUT)
     except (RuntimeError, OSError, TimeoutError) as e:
         raise UsageError(str(e)) from None
     ctx.print(f"Restored {snap.path} (revision {snap.revision}, {snap.keys} keys).")
