@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socketserver
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,17 @@ DEFAULT_METRICS_PORT = 10255
 LIST_TIMEOUT = 10.0
 # The text format both writers produce (prometheus_client's constant names a newer one).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """HTTPServer.server_bind looks the address's name up (socket.getfqdn): where no DNS
+    server answers, as in a node VM of `jota local up`, that held the agent's start for
+    ten seconds (two resolver timeouts). The name is only for CGI's SERVER_NAME."""
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
 
 def loop_view(loop: asyncio.AbstractEventLoop,
@@ -86,7 +98,7 @@ class MetricsServer:
                 logger.debug("metrics: " + format, *args)
 
         try:
-            self.httpd = ThreadingHTTPServer((host, port), Handler)
+            self.httpd = _HTTPServer((host, port), Handler)
         except OSError as e:
             raise OSError(e.errno, f"cannot serve metrics on {host}:{port} (--metrics-port): "
                                    f"{e.strerror}") from None
