@@ -242,13 +242,13 @@ async def amain(args: argparse.Namespace) -> None:
                               args.bootstrap_kubeconfig, args.cert_dir)
         await bootstrap.ensure_certificate(join)
     # Without --tls-cert-file a joined node serves with a certificate the cluster signed
-    # earlier, else self-signs one as kubelet does (and asks for a signed one in the
-    # background with --rotate-server-certificates).
-    ask_serving = False
+    # earlier, else self-signs one as kubelet does; with --rotate-server-certificates it
+    # asks for a signed one in the background, and renews it (servingcert.keep_signed).
+    keep_serving, ask_serving = False, False
     if join is not None and args.tls_cert_file is None:
-        files = servingcert.signed_serving_files(join) \
-            if args.rotate_server_certificates == "true" else None
-        ask_serving = args.rotate_server_certificates == "true" and files is None
+        keep_serving = args.rotate_server_certificates == "true"
+        files = servingcert.signed_serving_files(join) if keep_serving else None
+        ask_serving = files is None
         files = files or servingcert.serving_files(join, node_ip)
         args.tls_cert_file, args.tls_private_key_file = files.cert, files.key
         args.client_ca_file = args.client_ca_file or files.client_ca
@@ -266,12 +266,10 @@ async def amain(args: argparse.Namespace) -> None:
     server = await start_node_server(runtime, node_ip, args.port, allowed=allowed,
                                      tls=node_tls(args))
 
-    async def serve_signed() -> None:
-        """Once a person approved the serving request: serve with the signed certificate
-        (new metrics connections at once, the streaming service after a restart)."""
+    async def serve_with(files: servingcert.ServingFiles) -> None:
+        """A certificate the cluster signed, in service: new metrics connections get it at
+        once, the streaming service after a restart."""
         nonlocal server
-        assert join is not None
-        files = await servingcert.request_serving(client, join, node_ip)
         args.tls_cert_file, args.tls_private_key_file = files.cert, files.key
         if metrics_context is not None:
             metrics_context.load_cert_chain(str(files.cert), str(files.key))
@@ -285,7 +283,10 @@ async def amain(args: argparse.Namespace) -> None:
         logger.info("serving with the certificate the cluster signed")
 
     task = asyncio.create_task(agent.run())
-    serving = asyncio.create_task(serve_signed(), name="serving") if ask_serving else None
+    serving = (asyncio.create_task(servingcert.keep_signed(client, join, node_ip, serve_with,
+                                                           ask_now=ask_serving),
+                                   name="serving")
+               if join is not None and keep_serving else None)
     rotation = (asyncio.create_task(bootstrap.rotate(client, join), name="rotation")
                 if join is not None and args.rotate_certificates == "true" else None)
     routes = (asyncio.create_task(RouteSync(client, args.node_name).run(), name="routes")

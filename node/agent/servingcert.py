@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +105,25 @@ async def request_serving(client: Client, join: bootstrap.Join, node_ip: str, *,
     bootstrap.write_private(files.cert, cert)
     key_path.replace(files.key)
     return files
+
+
+async def keep_signed(client: Client, join: bootstrap.Join, node_ip: str,
+                      install: Callable[[ServingFiles], Awaitable[None]], *, ask_now: bool,
+                      sleep: bootstrap.Sleep = asyncio.sleep,
+                      now: Callable[[], datetime.datetime] = lambda:
+                      datetime.datetime.now(datetime.UTC),
+                      fraction: Callable[[], float] = lambda: random.uniform(0.7, 0.9)
+                      ) -> None:
+    """kubelet's serving certificate manager, forever: ask for a signed certificate now
+    (`ask_now`, when the node has none) and again at 70-90% of each one's life, so a node
+    running for longer than its certificate lives keeps being reachable; `install` puts
+    each new one in service. Every request waits for a person's approval, as the first."""
+    while True:
+        if ask_now:
+            await install(await request_serving(client, join, node_ip, sleep=sleep))
+        deadline = bootstrap.rotation_deadline(
+            (join.cert_dir / SIGNED_SERVING_CERT).read_bytes(), fraction())
+        logger.info("serving certificate rotation deadline is %s",
+                    f"{deadline:%Y-%m-%dT%H:%M:%SZ}")
+        await sleep(max((deadline - now()).total_seconds(), 0.0))
+        ask_now = True

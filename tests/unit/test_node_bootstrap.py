@@ -138,3 +138,38 @@ def test_each_join_attempt_starts_at_the_next_bootstrap_server() -> None:
     assert bootstrap.starting_at(servers, 1) == "10.0.0.2:6446,10.0.0.1:6445"
     assert bootstrap.starting_at(servers, 2) == servers
     assert bootstrap.starting_at("10.0.0.1:6445", 5) == "10.0.0.1:6445"
+
+
+async def test_the_signed_serving_certificate_is_renewed_before_it_expires(
+        tmp_path: Path, ca: pki.KeyPair) -> None:
+    j = join(tmp_path)
+    j.cert_dir.mkdir()
+    first = pki.issue(ca, "n1", hosts=["10.0.0.5", "n1"], server=True, client=False, days=1)
+    (j.cert_dir / servingcert.SIGNED_SERVING_CERT).write_bytes(first.cert)
+    (j.cert_dir / servingcert.SIGNED_SERVING_KEY).write_bytes(first.key)
+    installed: list[servingcert.ServingFiles] = []
+    slept: list[float] = []
+
+    async def install(files: servingcert.ServingFiles) -> None:
+        installed.append(files)
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) > 1:  # the wait for the renewal after next: stop here
+            raise asyncio.CancelledError
+
+    signer = Signer(ca)
+    with pytest.raises(asyncio.CancelledError):
+        await servingcert.keep_signed(signer, j, "10.0.0.5", install,  # type: ignore[arg-type]
+                                      ask_now=False, sleep=sleep,
+                                      now=lambda: datetime.datetime.now(datetime.UTC),
+                                      fraction=iter([0.0, 0.9]).__next__)
+    # Due at once (fraction 0): one kubelet-serving request, its answer put in service.
+    assert slept[0] == 0.0
+    [request] = signer.requests
+    assert request["spec"]["signerName"] == "kubernetes.io/kubelet-serving"  # type: ignore[index]
+    [files] = installed
+    renewed = files.cert.read_bytes()
+    assert renewed != first.cert and files.key.read_bytes() != first.key
+    assert pki.identity_of(renewed).user == "system:node:n1"
+    assert slept[1] > 0.0  # and the next renewal waits for 90% of the new one's life
