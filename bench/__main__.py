@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import Section, Table
+from bench import Section, Table, Verdict
 from bench import api as api_bench
 from bench import deploy as deploy_bench
 from bench import dns as dns_bench
@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench",
                                 description="Run Jota's benchmarks and write BENCHMARKS.md.")
     p.add_argument("--only", choices=sorted(BENCHMARKS), action="append",
-                   help="run only this benchmark (repeatable)")
+                   help="run only this benchmark (repeatable); its section replaces its "
+                        "namesake in --output, the others stay")
     p.add_argument("--quick", action="store_true",
                    help="fewer samples: a smoke run in under a minute")
     p.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md",
@@ -108,9 +109,23 @@ def render_table(table: Table) -> list[str]:
     return out
 
 
+def render_section(section: Section, provenance: str = "") -> list[str]:
+    intro = f"{section.intro} {provenance}".strip()
+    out = [f"## {section.title}", "", intro, ""]
+    for table in section.tables:
+        out += render_table(table)
+    return out
+
+
+def render_verdict(v: Verdict) -> str:
+    return f"- **{'Met' if v.met else 'Not met'}**: {v.aim}. {v.detail}"
+
+
+VERDICTS = "Verdict against the aims"
+
+
 def render(sections: list[Section], command: str, seconds: float, quick: bool,
            load: tuple[float, float, float]) -> str:
-    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         "# Jota benchmarks", "",
         "Each figure is measured against a baseline in the same run on the same machine: "
@@ -118,20 +133,64 @@ def render(sections: list[Section], command: str, seconds: float, quick: bool,
         "with the command below.", "",
         f"Command: `{command}`"
         + (" (what `make bench` runs, after `make deps`)" if command.endswith("bench") else "")
-        + f". Run {when}; took {seconds:.0f} s"
+        + f". Run {_now()}; took {seconds:.0f} s"
         + (" (quick mode: fewer samples, rough figures)." if quick else "."), "",
         "## Machine", "",
     ]
     out += [f"- {name}: {value}" for name, value in machine(load)]
     for section in sections:
-        out += ["", f"## {section.title}", "", section.intro, ""]
-        for table in section.tables:
-            out += render_table(table)
+        out += ["", *render_section(section)]
     verdicts = [v for s in sections for v in s.verdicts]
     if verdicts:
-        out += ["## Verdict against the aims", ""]
+        out += [f"## {VERDICTS}", ""]
+        out += [render_verdict(v) for v in verdicts]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _chunks(text: str) -> list[tuple[str, list[str]]]:
+    """The report cut at its `## ` headings: (title, lines); the part before the first
+    heading has the title ""."""
+    chunks: list[tuple[str, list[str]]] = [("", [])]
+    for line in text.rstrip("\n").split("\n"):
+        if line.startswith("## "):
+            chunks.append((line[3:].strip(), []))
+        chunks[-1][1].append(line)
+    return chunks
+
+
+def merge(report: str, sections: list[Section], provenance: str) -> str:
+    """What `--only` writes: the sections run now replace their namesakes in the report
+    (each saying which run it comes from, since the file's header names another), and
+    their verdicts replace those of the same aim; everything else stays as measured, so
+    re-running one benchmark never drops the others' figures."""
+    chunks = _chunks(report)
+    titles = [title for title, _ in chunks]
+    for section in sections:
+        lines = [*render_section(section, provenance), ""]
+        if section.title in titles:
+            chunks[titles.index(section.title)] = (section.title, lines)
+        else:
+            at = titles.index(VERDICTS) if VERDICTS in titles else len(chunks)
+            chunks.insert(at, (section.title, lines))
+            titles.insert(at, section.title)
+    verdicts = [v for s in sections for v in s.verdicts]
+    if verdicts:
+        if VERDICTS not in titles:
+            chunks.append((VERDICTS, [f"## {VERDICTS}", ""]))
+        i = [title for title, _ in chunks].index(VERDICTS)
+        lines = chunks[i][1]
         for v in verdicts:
-            out.append(f"- **{'Met' if v.met else 'Not met'}**: {v.aim}. {v.detail}")
+            marker = f"**: {v.aim}. "
+            found = [k for k, line in enumerate(lines) if marker in line]
+            if found:
+                lines[found[0]] = render_verdict(v)
+            else:
+                lines.append(render_verdict(v))
+    out = [line for _, lines in chunks for line in lines]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -146,7 +205,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"running the {name} benchmark{' (quick)' if args.quick else ''}...",
               file=sys.stderr, flush=True)
         sections.append(asyncio.run(BENCHMARKS[name](args.quick)))
-    text = render(sections, command_line(argv), time.monotonic() - start, args.quick, load)
+    seconds = time.monotonic() - start
+    if args.only and args.output.exists():
+        provenance = (f"This section comes from its own run, `{command_line(argv)}` "
+                      f"({_now()}, {seconds:.0f} s, load average {load[0]:.2f} at the "
+                      f"start); the next `make bench` writes it with the rest.")
+        text = merge(args.output.read_text(), sections, provenance)
+    else:
+        text = render(sections, command_line(argv), seconds, args.quick, load)
     args.output.write_text(text)
     print(text)
     print(f"wrote {args.output}", file=sys.stderr)
