@@ -35,6 +35,7 @@ from typing import Any
 from controlplane.controllers.deployment.revisions import compute_hash
 from controlplane.controllers.deployment.sync import int_or_percent
 from controlplane.controllers.expectations import ControllerExpectations
+from controlplane.controllers.podcontrol import PodControl
 from controlplane.controllers.replicaset import (
     OWNED_INDEXERS,
     Now,
@@ -58,8 +59,6 @@ from jota.api import errors
 from jota.api.meta import Obj, labels_of, name_of, namespace_of
 from jota.client import (
     NAMESPACE_INDEX,
-    NORMAL,
-    WARNING,
     Client,
     EventRecorder,
     RateLimitingQueue,
@@ -317,6 +316,7 @@ class DaemonSetController:
         self.queue = RateLimitingQueue("daemonset")
         self.expectations = ControllerExpectations()
         self.recorder = EventRecorder(client, "daemonset-controller")
+        self.pods = PodControl(client, self.recorder, self.expectations)
         indexers = OWNED_INDEXERS
         self.ds_informer = factory.informer_for("daemonsets", indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
@@ -422,35 +422,15 @@ class DaemonSetController:
             self.expectations.raise_expectations(key, len(plan.create), 0)
         results: list[Any] = []
         if plan.create:
-            results += await asyncio.gather(*(self._create_one(key, ds, n, hash_)
-                                              for n in plan.create), return_exceptions=True)
+            results += await asyncio.gather(
+                *(self.pods.create(key, ds, new_daemon_pod(ds, n, hash_)) for n in plan.create),
+                return_exceptions=True)
         if plan.delete:
-            results += await asyncio.gather(*(self._delete_one(key, ds, p)
+            results += await asyncio.gather(*(self.pods.delete(key, ds, p)
                                               for p in plan.delete), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-
-    async def _create_one(self, key: str, ds: Obj, node: str, hash_: str) -> None:
-        try:
-            pod = await self.client.create("pods", new_daemon_pod(ds, node, hash_),
-                                           namespace_of(ds))
-        except errors.APIError as e:
-            self.expectations.creation_observed(key)
-            self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {e.message}")
-            raise
-        self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {name_of(pod)}")
-
-    async def _delete_one(self, key: str, ds: Obj, pod: Obj) -> None:
-        try:
-            await self.client.delete("pods", name_of(pod), namespace_of(pod))
-        except errors.APIError as e:
-            self.expectations.deletion_observed(key, pod_key(pod))
-            if isinstance(e, errors.NotFound):
-                return
-            self.recorder.event(ds, WARNING, "FailedDelete", f"Error deleting: {e.message}")
-            raise
-        self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
 
     async def _write_status(self, ds: Obj, status: Obj) -> None:
         if (ds.get("status") or {}) == status:

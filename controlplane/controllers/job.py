@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.controllers.expectations import ControllerExpectations
+from controlplane.controllers.podcontrol import PodControl
 from controlplane.controllers.replicaset import (
     CONTROLLER_UID_INDEX,
     OWNED_INDEXERS,
@@ -452,6 +453,7 @@ class JobController:
         self.queue = RateLimitingQueue("job")
         self.expectations = ControllerExpectations()
         self.recorder = EventRecorder(client, "job-controller")
+        self.pods = PodControl(client, self.recorder, self.expectations)
         indexers = OWNED_INDEXERS
         self.job_informer = factory.informer_for("jobs", indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
@@ -543,31 +545,16 @@ class JobController:
     async def _manage(self, key: str, job: Obj, plan: JobPlan) -> None:
         if plan.create:
             self.expectations.expect_creations(key, len(plan.create))
-            results = await asyncio.gather(*(self._create_one(job, i) for i in plan.create),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(self.pods.create(key, job, pod_from_job(job, i)) for i in plan.create),
+                return_exceptions=True)
             failed = [r for r in results if isinstance(r, BaseException)]
-            for _ in failed:
-                self.expectations.creation_observed(key)
             if failed:
                 raise failed[0]
         if plan.delete:
             self.expectations.expect_deletions(key, [pod_key(p) for p in plan.delete])
             for pod in plan.delete:
-                try:
-                    await self.client.delete("pods", name_of(pod), namespace_of(pod))
-                except errors.NotFound:
-                    self.expectations.deletion_observed(key, pod_key(pod))
-                else:
-                    self.recorder.event(job, NORMAL, "SuccessfulDelete",
-                                        f"Deleted pod: {name_of(pod)}")
-
-    async def _create_one(self, job: Obj, index: int | None) -> None:
-        try:
-            pod = await self.client.create("pods", pod_from_job(job, index), namespace_of(job))
-        except errors.APIError as e:
-            self.recorder.event(job, WARNING, "FailedCreate", f"Error creating: {e.message}")
-            raise
-        self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {name_of(pod)}")
+                await self.pods.delete(key, job, pod)
 
     async def _remove_finalizer(self, pod: Obj) -> None:
         left = [f for f in pod["metadata"].get("finalizers") or [] if f != TRACKING_FINALIZER]

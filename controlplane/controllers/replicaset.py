@@ -29,14 +29,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.controllers.expectations import ControllerExpectations
+from controlplane.controllers.podcontrol import PodControl
 from controlplane.controllers.runloop import run_controller
 from jota.api import errors
 from jota.api.meta import Obj, labels_of, name_of, namespace_of
 from jota.api.selectors import LabelSelector, from_label_selector_object
 from jota.client import (
     NAMESPACE_INDEX,
-    NORMAL,
-    WARNING,
     Client,
     EventRecorder,
     IndexFunc,
@@ -337,6 +336,7 @@ class ReplicaSetController:
         self.queue = RateLimitingQueue("replicaset")
         self.expectations = ControllerExpectations()
         self.recorder = EventRecorder(client, "replicaset-controller")
+        self.pods = PodControl(client, self.recorder, self.expectations)
         indexers = OWNED_INDEXERS
         self.rs_informer = factory.informer_for("replicasets", indexers=indexers)
         self.pod_informer = factory.informer_for("pods", indexers=indexers)
@@ -471,27 +471,21 @@ class ReplicaSetController:
 
     async def _create_pods(self, key: str, rs: Obj, count: int) -> None:
         self.expectations.expect_creations(key, count)
-        done = 0
+        attempted = 0
         try:
             for size in slow_start_batches(count):
-                results = await asyncio.gather(*(self._create_one(rs) for _ in range(size)),
-                                               return_exceptions=True)
+                attempted += size
+                results = await asyncio.gather(
+                    *(self.pods.create(key, rs, pod_from_template(rs)) for _ in range(size)),
+                    return_exceptions=True)
                 failed = [r for r in results if isinstance(r, BaseException)]
-                done += size - len(failed)
                 if failed:
                     raise failed[0]
         finally:
-            # Pods never created (or that failed) will never be observed.
-            for _ in range(count - done):
+            # Pods of batches never started will never be observed (a failed create
+            # lowered the count itself).
+            for _ in range(count - attempted):
                 self.expectations.creation_observed(key)
-
-    async def _create_one(self, rs: Obj) -> None:
-        try:
-            pod = await self.client.create("pods", pod_from_template(rs), namespace_of(rs))
-        except errors.APIError as e:
-            self.recorder.event(rs, WARNING, "FailedCreate", f"Error creating: {e.message}")
-            raise
-        self.recorder.event(rs, NORMAL, "SuccessfulCreate", f"Created pod: {name_of(pod)}")
 
     async def _delete_pods(self, key: str, rs: Obj, pods: list[Obj], count: int) -> None:
         related = [p for p in self.pod_informer.store.by_index(NAMESPACE_INDEX,
@@ -499,22 +493,11 @@ class ReplicaSetController:
                    if selector_of(rs).matches(labels_of(p))]
         victims = pods_to_delete(pods, related, count)
         self.expectations.expect_deletions(key, [pod_key(p) for p in victims])
-        results = await asyncio.gather(*(self._delete_one(key, rs, p) for p in victims),
+        results = await asyncio.gather(*(self.pods.delete(key, rs, p) for p in victims),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-
-    async def _delete_one(self, key: str, rs: Obj, pod: Obj) -> None:
-        try:
-            await self.client.delete("pods", name_of(pod), namespace_of(pod))
-        except errors.APIError as e:
-            self.expectations.deletion_observed(key, pod_key(pod))
-            if isinstance(e, errors.NotFound):
-                return
-            self.recorder.event(rs, WARNING, "FailedDelete", f"Error deleting: {e.message}")
-            raise
-        self.recorder.event(rs, NORMAL, "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
 
     async def _write_status(self, rs: Obj, status: Obj) -> Obj:
         if (rs.get("status") or {}) == status:
