@@ -54,7 +54,10 @@ def web_deployment() -> dict[str, Any]:
                     "command": ["sh", "-c", WEB_SCRIPT],
                     "ports": [{"name": "http", "containerPort": 8080}],
                     "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]},
-                                       "periodSeconds": 1, "failureThreshold": 1}}]}}}}
+                                       # A slow probe on 2 busy cores is not a
+                                       # sick pod: three misses in a row are.
+                                       "periodSeconds": 1, "failureThreshold": 3,
+                                       "timeoutSeconds": 5}}]}}}}
 
 
 def service(name: str, type_: str = "ClusterIP") -> dict[str, Any]:
