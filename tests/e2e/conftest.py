@@ -87,8 +87,15 @@ def what_is_left() -> list[str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The test that takes the shared cluster down runs last, after every file's tests."""
-    items.sort(key=lambda item: item.name == "test_down_leaves_nothing_behind")
+    """The single-node cluster's test runs first, before the shared cluster is up (both
+    would want port 80); the test that takes the shared cluster down runs last."""
+    def order(item: pytest.Item) -> int:
+        if item.path.name == "test_single_node.py":
+            return 0
+        return 2 if item.name == "test_down_leaves_nothing_behind" else 1
+    slots = [i for i, item in enumerate(items) if "e2e" in item.path.parts]
+    for i, item in zip(slots, sorted((items[i] for i in slots), key=order), strict=True):
+        items[i] = item  # the other suites keep their places
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
