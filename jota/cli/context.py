@@ -31,6 +31,15 @@ class UsageError(Exception):
     """A mistake on the command line: printed as `error: ...`, exit code 1."""
 
 
+def resource_type(name: str) -> ResourceType:
+    """The type a user typed (`po`, `deploy`, `deployments.apps`); an unknown one is
+    kubectl's client-side `error: the server doesn't have a resource type "x"`."""
+    try:
+        return resolve(name)
+    except errors.BadRequest as e:
+        raise UsageError(e.message) from None
+
+
 @dataclass
 class Context:
     client: Client
@@ -94,7 +103,7 @@ def split_targets(args: list[str]) -> list[tuple[ResourceType, list[str]]]:
             if not name:
                 raise UsageError(f"arguments in resource/name form must have a single "
                                  f"resource and name: {a!r}")
-            rt = resolve(kind)
+            rt = resource_type(kind)
             pairs.setdefault(rt.plural, (rt, []))[1].append(name)
         return list(pairs.values())
     kinds, names = args[0], args[1:]
@@ -103,5 +112,5 @@ def split_targets(args: list[str]) -> list[tuple[ResourceType, list[str]]]:
         if kind == "all":
             result.extend((rt, list(names)) for rt in in_category("all"))
         elif kind:
-            result.append((resolve(kind), list(names)))
+            result.append((resource_type(kind), list(names)))
     return result

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from jota.api.errors import BadRequest
+from jota.cli.context import UsageError
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 
@@ -33,7 +33,7 @@ def _files(path: str, recursive: bool) -> Iterator[Path]:
     elif p.exists():
         yield p
     else:
-        raise BadRequest(f'the path "{path}" does not exist')
+        raise UsageError(f'the path "{path}" does not exist')
 
 
 def parse(text: str, source: str) -> list[Manifest]:
@@ -43,15 +43,15 @@ def parse(text: str, source: str) -> list[Manifest]:
         else:
             docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as e:
-        raise BadRequest(f"error parsing {source}: {_yaml_problem(e)}") from None
+        raise UsageError(f"error parsing {source}: {_yaml_problem(e)}") from None
     except ValueError as e:
-        raise BadRequest(f'error parsing {source}: {_short(e)}') from None
+        raise UsageError(f'error parsing {source}: {_short(e)}') from None
     result: list[Manifest] = []
     for doc in docs:
         if doc is None:
             continue
         if not isinstance(doc, dict):
-            raise BadRequest(f"error validating \"{source}\": a document must be a mapping, "
+            raise UsageError(f"error validating \"{source}\": a document must be a mapping, "
                              f"not {type(doc).__name__}")
         if doc.get("kind") == "List" or (str(doc.get("kind", "")).endswith("List")
                                          and isinstance(doc.get("items"), list)):
@@ -60,7 +60,7 @@ def parse(text: str, source: str) -> list[Manifest]:
             continue
         for field in ("apiVersion", "kind"):
             if not doc.get(field):
-                raise BadRequest(
+                raise UsageError(
                     f'error validating "{source}": error validating data: {field} not set')
         result.append(Manifest(doc, source))
     return result
@@ -89,8 +89,8 @@ def read(paths: list[str], recursive: bool = False, verb: str = "apply") -> list
             try:
                 text = f.read_text()
             except (OSError, UnicodeDecodeError) as e:
-                raise BadRequest(f"error reading {f}: {e}") from None
+                raise UsageError(f"error reading {f}: {e}") from None
             manifests.extend(parse(text, str(f)))
     if not manifests:
-        raise BadRequest(f"no objects passed to {verb}")
+        raise UsageError(f"no objects passed to {verb}")
     return manifests

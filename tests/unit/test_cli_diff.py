@@ -103,4 +103,4 @@ def test_diff_exit_codes(fake: FakeClient, tmp_path: Path,
 def test_diff_error_exit_code(fake: FakeClient, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["diff", "-f", "/no/such.yaml"]) == 2
     assert capsys.readouterr().err == (
-        'Error from server (BadRequest): the path "/no/such.yaml" does not exist\n')
+        'error: the path "/no/such.yaml" does not exist\n')

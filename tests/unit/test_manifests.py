@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jota.api import errors
+from jota.cli.context import UsageError
 from jota.cli.manifests import parse
 from tests.unit.fakeclient import FakeClient, install, run_cli
 
@@ -22,13 +22,13 @@ from tests.unit.fakeclient import FakeClient, install, run_cli
                 "character '\\t' that cannot start any token"),
 ])
 def test_malformed_yaml_is_one_line_naming_the_line(text: str, message: str) -> None:
-    with pytest.raises(errors.BadRequest) as e:
+    with pytest.raises(UsageError) as e:
         parse(text, "f.yaml")
-    assert e.value.message == message
+    assert str(e.value) == message
 
 
 def test_malformed_json_names_the_position() -> None:
-    with pytest.raises(errors.BadRequest, match=r"error parsing f\.json: Expecting .* line 1"):
+    with pytest.raises(UsageError, match=r"error parsing f\.json: Expecting .* line 1"):
         parse('{"kind": ', "f.json")
 
 
@@ -42,7 +42,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeClient:
      'error: resource mapping not found for name: "x" namespace: "team" from "{f}": '
      'no matches for kind "Frobnicator" in version "v1"\n'),
     ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n",
-     "Error from server (BadRequest): error parsing {f}: error converting YAML to JSON: "
+     "error: error parsing {f}: error converting YAML to JSON: "
      "yaml: line 5: expected ',' or ']', but got '<stream end>'\n"),
 ])
 def test_apply_refuses_in_one_line_naming_the_file(

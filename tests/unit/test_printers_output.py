@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from jota.api.errors import BadRequest
 from jota.api.registry import by_kind
+from jota.cli.context import UsageError
 from jota.cli.printers import format_output, is_table_format
 
 POD = by_kind("Pod")
@@ -176,20 +176,20 @@ def test_jsonpath_as_json_and_file(tmp_path: Path) -> None:
     ("custom-columns=", "custom-columns format specified but no custom columns given"),
 ])
 def test_bad_formats(fmt: str, message: str) -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(UsageError) as err:
         format_output(fmt, POD, PODS, single=False)
-    assert err.value.message == message
+    assert str(err.value) == message
 
 
 def test_jsonpath_execution_errors() -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(UsageError) as err:
         format_output("jsonpath={.items[5].metadata.name}", POD, PODS, single=False)
-    assert err.value.message.startswith(
+    assert str(err.value).startswith(
         'error executing jsonpath "{.items[5].metadata.name}": Error executing template: '
         "array index out of bounds: index 5, length 2. Printing more information")
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(UsageError) as err:
         format_output("jsonpath={end}", POD, PODS, single=False)
-    assert "not in range, nothing to end" in err.value.message
+    assert "not in range, nothing to end" in str(err.value)
 
 
 def test_custom_columns() -> None:
@@ -213,9 +213,9 @@ def test_custom_columns_file(tmp_path: Path) -> None:
     assert format_output(f"custom-columns-file={spec}", POD, PODS, single=False) == (
         "NAME    PHASE\nweb-1   Running\nweb-2   Pending\n")
     spec.write_text("NAME PHASE\n.metadata.name\n")
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(UsageError) as err:
         format_output(f"custom-columns-file={spec}", POD, PODS, single=False)
-    assert err.value.message == "number of headers (2) and field specifications (1) don't match"
+    assert str(err.value) == "number of headers (2) and field specifications (1) don't match"
 
 
 def test_table_formats_are_not_handled_here() -> None:

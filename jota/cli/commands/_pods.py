@@ -12,7 +12,7 @@ from jota.api import errors
 from jota.api.meta import Obj, name_of
 from jota.api.registry import ResourceType, resolve
 from jota.api.selectors import from_label_selector_object, from_set
-from jota.cli.context import Context, UsageError
+from jota.cli.context import Context, UsageError, resource_type
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 _PHASE_RANK = {"Running": 0, "Unknown": 1, "Pending": 2}
@@ -26,7 +26,7 @@ def split_name(arg: str) -> tuple[ResourceType, str]:
     if not name:
         raise UsageError(f"arguments in resource/name form must have a single resource and "
                          f"name: {arg!r}")
-    return resolve(kind), name
+    return resource_type(kind), name
 
 
 def pod_selector(rt: ResourceType, obj: Obj) -> str:

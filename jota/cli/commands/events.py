@@ -7,7 +7,7 @@ import argparse
 
 from jota.api.registry import resolve
 from jota.cli import printers
-from jota.cli.context import Context, UsageError
+from jota.cli.context import Context, UsageError, resource_type
 from jota.cli.flags import add_namespace_flags
 from jota.cli.printers.events import events_table, row
 from jota.cli.printers.table import TABLE_MINWIDTH, TABLE_PADDING, TabWriter
@@ -35,7 +35,7 @@ def field_selector(for_object: str) -> str:
     kind, sep, name = for_object.partition("/")
     if not sep or not kind or not name:
         raise UsageError(f"--for must be in resource/name form, got {for_object!r}")
-    return f"involvedObject.kind={resolve(kind).kind},involvedObject.name={name}"
+    return f"involvedObject.kind={resource_type(kind).kind},involvedObject.name={name}"
 
 
 def types_of(values: list[str]) -> set[str]:

@@ -21,6 +21,7 @@ import yaml
 from jota.api.errors import BadRequest
 from jota.api.meta import Obj, name_of
 from jota.api.registry import ResourceType, by_kind
+from jota.cli.context import UsageError
 from jota.cli.printers import jsonpath
 from jota.cli.printers.fields import go_value, html_escape
 from jota.cli.printers.table import render
@@ -59,20 +60,20 @@ def format_output(fmt: str, rt: ResourceType | None, objs: list[Obj], *, single:
     if name in ("jsonpath", "jsonpath-file", "jsonpath-as-json"):
         template = _read_file(arg) if name == "jsonpath-file" else arg
         if not arg:
-            raise BadRequest("template format specified but no template given")
+            raise UsageError("template format specified but no template given")
         return run_jsonpath(template, data, as_json=name == "jsonpath-as-json")
     if name in ("custom-columns", "custom-columns-file"):
         if name == "custom-columns-file":
             columns = _columns_from_file(_read_file(arg))
         else:
             if not arg:
-                raise BadRequest("custom-columns format specified but no custom columns given")
+                raise UsageError("custom-columns format specified but no custom columns given")
             columns = parse_custom_columns(arg)
         return custom_columns(columns, objs, no_headers=no_headers)
     if name in ("go-template", "go-template-file", "template", "templatefile"):
-        raise BadRequest(f'output format "{name}" is not supported by jota; '
+        raise UsageError(f'output format "{name}" is not supported by jota; '
                          "use jsonpath or custom-columns")
-    raise BadRequest(f'unable to match a printer suitable for the output format "{fmt}", '
+    raise UsageError(f'unable to match a printer suitable for the output format "{fmt}", '
                      f"allowed formats are: {ALLOWED_FORMATS}")
 
 
@@ -173,11 +174,11 @@ def run_jsonpath(template: str, data: Any, *, as_json: bool = False) -> str:
     try:
         jsonpath.parse(template)
     except jsonpath.JSONPathError as e:
-        raise BadRequest(f"error parsing jsonpath {template}, {e}") from None
+        raise UsageError(f"error parsing jsonpath {template}, {e}") from None
     try:
         return jsonpath.execute(template, data, as_json=as_json)
     except jsonpath.JSONPathError as e:
-        raise BadRequest(f"error executing jsonpath {json.dumps(template)}: Error executing "
+        raise UsageError(f"error executing jsonpath {json.dumps(template)}: Error executing "
                          f"template: {e}. Printing more information for debugging the "
                          f"template:\n\ttemplate was:\n\t\t{template}\n") from None
 
@@ -191,7 +192,7 @@ def relaxed_jsonpath(expr: str) -> str:
         return expr
     match = _RELAXED.match(expr)
     if match is None:
-        raise BadRequest("unexpected path string, expected a 'name1.name2' or '.name1.name2' "
+        raise UsageError("unexpected path string, expected a 'name1.name2' or '.name1.name2' "
                          "or '{name1.name2}' or '{.name1.name2}'")
     return "{." + (match.group(1) or match.group(2)) + "}"
 
@@ -201,7 +202,7 @@ def parse_custom_columns(spec: str) -> list[tuple[str, str]]:
     for part in spec.split(","):
         header, sep, expr = part.partition(":")
         if not sep:
-            raise BadRequest(f"unexpected custom-columns spec: {part}, expected "
+            raise UsageError(f"unexpected custom-columns spec: {part}, expected "
                              "<header>:<json-path-expr>")
         columns.append((header, relaxed_jsonpath(expr)))
     return columns
@@ -212,12 +213,12 @@ def _columns_from_file(text: str) -> list[tuple[str, str]]:
     hint = ("Expected format is one line of space separated headers, one line of space "
             "separated column specs.")
     if not lines:
-        raise BadRequest(f"invalid template, missing header line. {hint}")
+        raise UsageError(f"invalid template, missing header line. {hint}")
     if len(lines) < 2:
-        raise BadRequest(f"invalid template, missing spec line. {hint}")
+        raise UsageError(f"invalid template, missing spec line. {hint}")
     headers, specs = lines[0].split(), lines[1].split()
     if len(headers) != len(specs):
-        raise BadRequest(f"number of headers ({len(headers)}) and field specifications "
+        raise UsageError(f"number of headers ({len(headers)}) and field specifications "
                          f"({len(specs)}) don't match")
     return [(h, relaxed_jsonpath(s)) for h, s in zip(headers, specs, strict=True)]
 
@@ -230,7 +231,7 @@ def custom_columns(columns: list[tuple[str, str]], objs: list[Obj], *,
         try:
             jsonpath.parse(expr)
         except jsonpath.JSONPathError as e:
-            raise BadRequest(f"error parsing jsonpath {expr}, {e}") from None
+            raise UsageError(f"error parsing jsonpath {expr}, {e}") from None
     rows: list[list[str]] = [] if no_headers else [[h for h, _ in columns]]
     for obj in objs:
         row = []
@@ -238,7 +239,7 @@ def custom_columns(columns: list[tuple[str, str]], objs: list[Obj], *,
             try:
                 found = jsonpath.find_results(expr, obj)
             except jsonpath.JSONPathError as e:
-                raise BadRequest(str(e)) from None
+                raise UsageError(str(e)) from None
             values = [] if found and found[0] else ["<none>"]
             values += [go_value(v) for group in found for v in group]
             row.append(",".join(values))
@@ -251,4 +252,4 @@ def _read_file(path: str) -> str:
     try:
         return Path(path).read_text()
     except OSError as e:
-        raise BadRequest(f"error reading template {path}, {e}") from None
+        raise UsageError(f"error reading template {path}, {e}") from None
