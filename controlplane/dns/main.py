@@ -9,7 +9,6 @@ import contextlib
 import ipaddress
 import logging
 import signal
-import sys
 from pathlib import Path
 
 import dns.exception
@@ -18,7 +17,7 @@ from controlplane.dns import service
 from controlplane.dns.answers import DEFAULT_TTL, Zone
 from controlplane.dns.server import DNSServer, Upstream, resolv_conf_nameservers
 from controlplane.dns.sync import IndexSync
-from jota import log
+from jota import daemon, log
 from jota.api import errors
 from jota.client import Client, kubeconfig
 
@@ -149,11 +148,7 @@ async def amain(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
-    try:
-        asyncio.run(amain(args))
-    except (OSError, ValueError, errors.APIError) as e:
-        logger.error("%s", e)
-        sys.exit(1)
+    daemon.run(amain(args), logger, fatal=(OSError, ValueError, errors.APIError))
 
 
 if __name__ == "__main__":

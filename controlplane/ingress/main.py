@@ -11,14 +11,13 @@ import os
 import shutil
 import signal
 import socket
-import sys
 from pathlib import Path
 
 from controlplane.ingress import ingressclass
 from controlplane.ingress.nginx import Nginx
 from controlplane.ingress.render import Settings
 from controlplane.ingress.sync import CONFIG, IngressSync, Options
-from jota import log
+from jota import daemon, log
 from jota.api import errors
 from jota.client import Client, EventRecorder, kubeconfig
 
@@ -125,11 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     if os.geteuid() != 0 and min(args.http_port, args.https_port) < 1024:
         logger.warning("not root: nginx may not bind ports %d/%d", args.http_port,
                        args.https_port)
-    try:
-        asyncio.run(amain(args))
-    except (OSError, ValueError, errors.APIError, kubeconfig.ConfigError) as e:
-        logger.error("%s", e)
-        sys.exit(1)
+    daemon.run(amain(args), logger,
+               fatal=(OSError, ValueError, errors.APIError, kubeconfig.ConfigError))
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@ import logging
 import signal
 import socket
 import ssl
-import sys
 from pathlib import Path
 
-from jota import log
+from jota import daemon, log
 from jota.client import Client, kubeconfig
 from node.agent import bootstrap, servingcert
 from node.agent.agent import Agent, AgentConfig
@@ -340,11 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--bootstrap-kubeconfig needs --kubeconfig: the file the node writes "
                      "its own credentials to")
     log.setup(args.log_level)
-    try:
-        asyncio.run(amain(args))
-    except OSError as e:
-        logger.error("%s", e)
-        sys.exit(1)
+    daemon.run(amain(args), logger)
 
 
 if __name__ == "__main__":

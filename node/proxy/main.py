@@ -8,9 +8,8 @@ import contextlib
 import logging
 import signal
 import socket
-import sys
 
-from jota import log
+from jota import daemon, log
 from jota.client import Client, kubeconfig
 from node.netpol.apply import PolicyIptables
 from node.netpol.controller import PolicyController
@@ -109,11 +108,7 @@ async def _run_all(proxy: Proxy, policies: PolicyController | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     log.setup(args.log_level)
-    try:
-        asyncio.run(amain(args))
-    except OSError as e:
-        logger.error("%s", e)
-        sys.exit(1)
+    daemon.run(amain(args), logger)
 
 
 if __name__ == "__main__":
