@@ -35,6 +35,8 @@ def configure(args: argparse.Namespace) -> None:
         raise cfg.ConfigError("give --from FILE or --control-plane-address")
     if args.dns_upstream is not None:
         config = replace(config, dns_upstream=args.dns_upstream)
+    if args.ingress:
+        config = replace(config, ingress=True)
     if args.node_name or args.node_address or args.pod_cidr:
         node: dict[str, object] = {"name": args.node_name, "address": args.node_address}
         if args.pod_cidr:
@@ -95,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--control-plane-address", default="")
     c.add_argument("--dns-upstream", default=None,
                    help='jota-dns\'s upstream resolvers ("" for none)')
+    c.add_argument("--ingress", action="store_true",
+                   help="the control plane runs jota-ingress (nginx on ports 80 and 443) "
+                        "and jota-routes")
     c.add_argument("--node-name", default="")
     c.add_argument("--node-address", default="")
     c.add_argument("--pod-cidr", default="")

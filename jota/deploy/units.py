@@ -8,7 +8,8 @@ cluster (jota/local/daemons.py) both take their flags from here, so a VM and
 
 Roles, as kubeadm's: a control-plane machine runs etcd (Debian's own etcd-server unit,
 configured through /etc/default/etcd), jota-apiserver, jota-controller-manager,
-jota-scheduler, jota-dns (and jota-ingress when asked); a worker runs Docker (Debian's
+jota-scheduler, jota-dns (and, when asked, jota-ingress with jota-routes, which keeps
+the routes to the nodes' pods that its nginx proxies to); a worker runs Docker (Debian's
 docker.io, its daemon.json leaving the pod bridge to jota-node), jota-node and jota-proxy.
 """
 
@@ -56,6 +57,8 @@ UNITS = {
                 after=("jota-apiserver.service",)),
     "ingress": Unit("jota-ingress", "Jota Ingress controller (nginx)",
                     after=("jota-apiserver.service",)),
+    "routes": Unit("jota-routes", "Jota routes to the nodes' pod CIDRs (host-gw, as jota-node's)",
+                   after=("jota-apiserver.service",)),
     "node": Unit("jota-node", "Jota node agent (kubelet)",
                  after=("docker.service",), requires=("docker.service",)),
     "proxy": Unit("jota-proxy", "Jota service proxy (kube-proxy, iptables mode)",
@@ -66,8 +69,10 @@ UNITS = {
 def components(role: str, config: ClusterConfig) -> list[str]:
     """The daemons a machine of `role` runs, in start order."""
     if role == CONTROL_PLANE:
+        # The control plane is no node: jota-ingress's nginx reaches the pods it proxies
+        # to through jota-routes' routes, as the host of `jota local up` does through its own.
         return ["apiserver", "controller-manager", "scheduler", "dns",
-                *(["ingress"] if config.ingress else [])]
+                *(["routes", "ingress"] if config.ingress else [])]
     if role == WORKER:
         return ["node", "proxy"]
     raise ValueError(f"--role: must be one of {', '.join(ROLES)}, not {role!r}")
@@ -127,6 +132,14 @@ def ingress_args(config: ClusterConfig) -> list[str]:
             "--state-dir", f"{config.state_dir}/ingress"]
 
 
+def routes_args(config: ClusterConfig) -> list[str]:
+    """The routes exist for jota-ingress's nginx, so they run as jota-ingress (its
+    kubeconfig, which may watch Nodes); the machine's own Node, if it ever is one,
+    gets no route to itself."""
+    return ["--apiserver", config.apiserver, *_kubeconfig(config, "ingress"),
+            *(["--node-name", config.node.name] if config.node is not None else [])]
+
+
 def node_args(config: ClusterConfig) -> list[str]:
     name, address = _node(config, "node")
     files = pki(config)
@@ -156,7 +169,7 @@ def proxy_args(config: ClusterConfig) -> list[str]:
 
 ARGS = {"apiserver": apiserver_args, "controller-manager": controller_manager_args,
         "scheduler": scheduler_args, "dns": dns_args, "ingress": ingress_args,
-        "node": node_args, "proxy": proxy_args}
+        "routes": routes_args, "node": node_args, "proxy": proxy_args}
 
 
 def args(component: str, config: ClusterConfig) -> list[str]:
@@ -173,7 +186,8 @@ def args(component: str, config: ClusterConfig) -> list[str]:
 MODULES = {"apiserver": "controlplane.apiserver.main",
            "controller-manager": "controlplane.controllers.main",
            "scheduler": "controlplane.scheduler.main", "dns": "controlplane.dns.main",
-           "ingress": "controlplane.ingress.main", "node": "node.agent.main",
+           "ingress": "controlplane.ingress.main", "routes": "node.network.main",
+           "node": "node.agent.main",
            "proxy": "node.proxy.main"}
 
 

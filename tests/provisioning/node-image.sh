@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the Docker image the provisioning test boots as "machines": a Debian bookworm
-# rootfs from debootstrap (systemd as PID 1, Docker and etcd from Debian, Python for
+# rootfs from debootstrap (systemd as PID 1, Docker, etcd and nginx from Debian, Python for
 # Jota's wheel), imported with `docker import`. The tag carries a hash of this file, so
 # a rerun finds the image and skips debootstrap; a changed package list makes a new one.
 # Usage: node-image.sh  (prints the image's tag)
 set -euo pipefail
 packages=systemd,systemd-sysv,dbus,docker.io,etcd-server,etcd-client,iptables,iproute2,\
-python3,python3-venv,ca-certificates,busybox-static,procps,kmod,gcc,libc6-dev,curl
+python3,python3-venv,ca-certificates,busybox-static,procps,kmod,gcc,libc6-dev,curl,\
+nginx-light
 hash=$(sha256sum "$0" | cut -c1-12)
 tag="jota/provision-node:$hash"
 if docker image inspect "$tag" >/dev/null 2>&1; then

@@ -4,8 +4,9 @@ Each machine is a container of a debootstrapped bookworm rootfs (node-image.sh) 
 systemd as PID 1, as kind's node images do, with a dockerd of its own inside. The test
 runs the very scripts the Vagrantfile runs (deploy/provision-control-plane.sh on one,
 deploy/provision-worker.sh on two), with Jota from a wheelhouse built here, then checks
-what a user would: every unit active, both workers joined and Ready, and a Deployment's
-pods running on both workers and reaching each other across them.
+what a user would: every unit active, both workers joined and Ready, a Deployment's
+pods running on both workers and reaching each other across them, and an Ingress
+answering on the control plane's port 80 from the pods of both workers.
 
 Nothing leaves this machine: the machines' only network is an internal Docker network
 (no route out), packages come from the image, Jota from the wheelhouse (`pip install
@@ -56,7 +57,7 @@ SYSTEMD_FLAGS = ["--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
                  "--device-cgroup-rule", "a *:* rwm", "--tmpfs", "/run", "--tmpfs", "/tmp",
                  "-v", "/var/lib/docker"]
 CONTROL_PLANE_UNITS = ["etcd", "jota-apiserver", "jota-controller-manager", "jota-scheduler",
-                       "jota-dns"]
+                       "jota-dns", "jota-routes", "jota-ingress"]
 WORKER_UNITS = ["docker", "jota-node", "jota-proxy"]
 PROVISION_TIMEOUT = 600.0
 READY_TIMEOUT = 240.0
@@ -218,7 +219,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         made = Cluster(cp, workers)
         serving = " ".join(f"--worker {w.name}={w.address}" for w in workers)
         cp.sh(f"bash /opt/jota/deploy/provision-control-plane.sh --address {cp.address} "
-              f"--join-dir /join --wheelhouse /opt/wheels --dns-upstream '' {serving}",
+              f"--join-dir /join --wheelhouse /opt/wheels --dns-upstream '' --ingress "
+              f"{serving}",
               timeout=PROVISION_TIMEOUT)
         # Both workers provision side by side, as `vagrant up --parallel` would.
         procs = [subprocess.Popen(
@@ -253,6 +255,10 @@ def test_every_unit_is_active(cluster: Cluster) -> None:
         states = dict(zip(units, out.stdout.split(), strict=False))
         assert states == dict.fromkeys(units, "active"), \
             f"{machine.name}: {states}\n{cluster.diagnose()}"
+    # Debian's own nginx.service is off: jota-ingress's nginx holds port 80.
+    nginx = cluster.control_plane.sh("systemctl is-enabled nginx; systemctl is-active nginx",
+                                     check=False)
+    assert nginx.stdout.split() == ["disabled", "inactive"], nginx.stdout
 
 
 def test_workers_join_and_are_ready(cluster: Cluster) -> None:
@@ -364,16 +370,87 @@ def test_a_service_answers_by_name_on_both_workers(cluster: Cluster,
              cluster)
 
 
+INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: default}
+spec:
+  rules:
+  - host: web.example
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend: {service: {name: web, port: {number: 80}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def ingress(cluster: Cluster, web: dict[str, dict[str, Any]]) -> str:
+    """Ingress web.example -> Service web (port 80 -> the pods' 8080); its host name."""
+    out = cluster.jota("expose", "deployment", "web", "--port", "80", "--target-port", "8080",
+                       check=False)
+    assert out.returncode == 0 or "AlreadyExists" in out.stderr, out.stderr
+    run("docker", "exec", "-i", cluster.control_plane.container, "jota", "apply", "-f", "-",
+        input=INGRESS.encode())
+    return "web.example"
+
+
+def ingress_answers(cluster: Cluster, host: str, want: set[str]) -> list[str]:
+    """Ask the control plane's port 80 for `host`, from this machine (as a user beside the
+    VMs would), until every pod in `want` has answered; the answers."""
+    answers: list[str] = []
+
+    def every_pod_answered() -> bool:
+        got = run("curl", "-sS", "--noproxy", "*", "--max-time", "5", "-H", f"Host: {host}",
+                  f"http://{cluster.control_plane.address}/", check=False, timeout=30)
+        answers.append(got.stdout.strip() or f"({got.returncode}) {got.stderr.strip()}")
+        return {a.removeprefix("hello from ") for a in answers} >= want
+
+    try:
+        wait(f"http://{host}/ on {cluster.control_plane.address}:80 from pods {sorted(want)}",
+             every_pod_answered, 120.0)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nanswers: {answers[-10:]}\n{cluster.diagnose()}") from None
+    print(f"http://{host}/ via {cluster.control_plane.address}:80: {answers}")
+    return answers
+
+
+def test_an_ingress_answers_on_the_control_plane_from_pods_on_both_workers(
+        cluster: Cluster, web: dict[str, dict[str, Any]], ingress: str) -> None:
+    """jota-ingress's nginx on the control plane proxies straight to the pods, through
+    the routes jota-routes keeps there to each worker's pod CIDR (the control plane is
+    no node: no jota-node routes for it)."""
+    def routed() -> bool:
+        routes = cluster.control_plane.sh("ip route show proto 74").stdout
+        return all(f"{cidr} via {w.address}" in routes
+                   for w, (_, _, cidr) in zip(cluster.workers, WORKERS, strict=True))
+
+    wait("the control plane's routes to both workers' pod CIDRs", routed, 60.0, cluster)
+    pods = {str(p["metadata"]["name"]) for p in web.values()}
+    ingress_answers(cluster, ingress, pods)
+
+    def published() -> bool:
+        out = cluster.jota("get", "ingress", "web", "-o", "json", check=False)
+        lb = json.loads(out.stdout).get("status", {}).get("loadBalancer", {}) \
+            if out.returncode == 0 else {}
+        return lb.get("ingress") == [{"ip": cluster.control_plane.address}]
+
+    wait("Ingress web's address: the control plane's", published, 60.0, cluster)
+
+
 def test_provisioning_again_changes_nothing_a_user_sees(cluster: Cluster,
-                                                        web: dict[str, dict[str, Any]]) -> None:
+                                                        web: dict[str, dict[str, Any]],
+                                                        ingress: str) -> None:
     """Both scripts run again (as `vagrant provision` does): the CA is kept, so the
-    workers' certificates stay valid; the units restart and the pods keep running."""
+    workers' certificates stay valid; the units restart, the pods keep running and the
+    Ingress answers again."""
     ca = cluster.control_plane.sh("sha256sum /etc/jota/pki/ca.crt").stdout
     serving = " ".join(f"--worker {w.name}={w.address}" for w in cluster.workers)
     cluster.control_plane.sh(
         f"bash /opt/jota/deploy/provision-control-plane.sh --address "
         f"{cluster.control_plane.address} --join-dir /join --wheelhouse /opt/wheels "
-        f"--dns-upstream '' {serving}", timeout=PROVISION_TIMEOUT)
+        f"--dns-upstream '' --ingress {serving}", timeout=PROVISION_TIMEOUT)
     assert cluster.control_plane.sh("sha256sum /etc/jota/pki/ca.crt").stdout == ca
     first = cluster.workers[0]
     first.sh(f"bash /opt/jota/deploy/provision-worker.sh --address {first.address} "
@@ -394,6 +471,7 @@ def test_provisioning_again_changes_nothing_a_user_sees(cluster: Cluster,
          cluster)
     logs = cluster.jota("logs", str(web[first.name]["metadata"]["name"]), check=False)
     assert logs.returncode == 0, logs.stderr
+    ingress_answers(cluster, ingress, {str(p["metadata"]["name"]) for p in web.values()})
 
 
 def test_workers_have_no_docker0(cluster: Cluster) -> None:

@@ -27,9 +27,10 @@ def test_roles_run_kubeadms_daemons() -> None:
     assert units.components(units.CONTROL_PLANE, CP) == \
         ["apiserver", "controller-manager", "scheduler", "dns"]
     assert units.components(units.WORKER, WORKER) == ["node", "proxy"]
-    assert "ingress" in units.components(units.CONTROL_PLANE,
-                                         cfg.parse({"controlPlaneAddress": "10.0.0.1",
-                                                    "ingress": True}))
+    # The control plane is no node: jota-routes gives its jota-ingress routes to the pods.
+    assert units.components(units.CONTROL_PLANE,
+                            cfg.parse({"controlPlaneAddress": "10.0.0.1", "ingress": True})
+                            )[-2:] == ["routes", "ingress"]
     with pytest.raises(ValueError, match="--role: must be one of control-plane, worker"):
         units.components("master", CP)
 
@@ -67,6 +68,15 @@ def test_control_plane_flags(component: str, name: str, value: str) -> None:
 ])
 def test_worker_flags(component: str, name: str, value: str) -> None:
     assert flag(units.args(component, WORKER), name) == value
+
+
+def test_routes_run_as_jota_ingress_and_skip_only_this_machines_node() -> None:
+    with_ingress = cfg.parse({**cfg.dump(CP), "ingress": True})
+    assert units.args("routes", with_ingress) == [
+        "--apiserver", "192.168.56.10:6443", "--kubeconfig", "/etc/jota/pki/ingress.conf",
+        "--node-name", "jota-cp"]
+    assert "--node-name" not in units.args("routes", cfg.parse({"controlPlaneAddress":
+                                                                "10.0.0.1"}))
 
 
 def test_dns_upstream_none_asks_the_machine_and_empty_means_none() -> None:
@@ -137,6 +147,12 @@ def test_the_cli_renders_and_refuses_bad_input(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.strip() == "error: node.address: 'w1.example' is not an IPv4 address"
     assert not (tmp_path / "x.yaml").exists()
+    assert cfg.load(conf).ingress is False
+    on = subprocess.run([sys.executable, "-m", "jota.deploy", "configure",
+                         "--control-plane-address", "10.0.0.1", "--ingress",
+                         "--out", str(conf)], capture_output=True, text=True, check=False)
+    assert on.returncode == 0, on.stderr
+    assert "ingress: true" in conf.read_text() and cfg.load(conf).ingress is True
 
 
 def test_pki_once_then_join_files(tmp_path: Path) -> None:

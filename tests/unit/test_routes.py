@@ -55,6 +55,9 @@ W3 = node("w3", "172.31.0.13", "10.244.3.0/24")
     # A node that is not registered yet still routes to everyone.
     ([W2, W3], "w9", [Route("10.244.2.0/24", "172.31.0.12"),
                       Route("10.244.3.0/24", "172.31.0.13")]),
+    # A machine that is no node (jota-routes on the control plane): every node's pods.
+    ([W1, W2], "", [Route("10.244.1.0/24", "172.31.0.11"),
+                    Route("10.244.2.0/24", "172.31.0.12")]),
 ])
 def test_wanted_routes(nodes: list[Obj], me: str, expected: list[Route]) -> None:
     assert routes.wanted_routes(nodes, me) == expected
