@@ -17,6 +17,7 @@ import asyncio
 import logging
 import socketserver
 import ssl
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +46,19 @@ class _HTTPServer(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A caller gone (a scraper past its scrape timeout hangs up) or one that failed
+        the TLS handshake (no certificate of the cluster's CA) is the caller's problem:
+        a line, as kubelet's "http: TLS handshake error", not socketserver's traceback."""
+        error = sys.exc_info()[1]
+        peer = client_address[0] if isinstance(client_address, tuple) else client_address
+        if isinstance(error, ssl.SSLError):
+            logger.info("metrics: TLS handshake error from %s: %s", peer, error)
+        elif isinstance(error, OSError):
+            logger.debug("metrics: %s went away: %s", peer, error)
+        else:
+            logger.error("metrics: request from %s failed", peer, exc_info=error)
 
 
 def loop_view(loop: asyncio.AbstractEventLoop,
