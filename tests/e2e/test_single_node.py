@@ -8,6 +8,7 @@ orders it first), while the shared multi-node cluster is not up yet.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -58,6 +59,8 @@ def test_the_default_cluster_runs_the_example_app_and_goes_away(tmp_path: Path) 
         up = jota("local", "up", timeout=300)
         assert f"Node {NODE} joined with a bootstrap token" in up
         assert "context \"jota-local\" written to" in up
+        # It ends with the nodes, as `jota get nodes -o wide` shows them.
+        assert re.search(rf"^NAME +STATUS +ROLES .+INTERNAL-IP.*\n{NODE} +Ready +", up, re.M), up
         assert jota("get", "nodes", "--no-headers").split()[:2] == [NODE, "Ready"]
 
         jota("apply", "-f", "examples/")

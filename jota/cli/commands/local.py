@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jota.api import errors
 from jota.api.meta import Obj
-from jota.cli import config
+from jota.api.registry import by_kind
+from jota.cli import config, printers
 from jota.cli.context import Context, UsageError
 from jota.client.client import Client
 from jota.local import cluster, drills, topology
@@ -123,7 +125,7 @@ async def run_up(ctx: Context, args: argparse.Namespace) -> int:
                                           args.control_planes)
         names = [r.name for r in node_rows()]
         progress(f"Waiting for the node(s) to be Ready: {', '.join(names)}")
-        await wait_nodes_ready(address, names, READY_TIMEOUT)
+        nodes = await wait_nodes_ready(address, names, READY_TIMEOUT)
     except (RuntimeError, OSError, TimeoutError, ValueError) as e:
         # FileNotFoundError (a missing binary) is an OSError too.
         if read_state().components:
@@ -139,7 +141,9 @@ async def run_up(ctx: Context, args: argparse.Namespace) -> int:
     if prom is not None:
         ctx.print(f"Prometheus is at http://{prom.address} (dashboard for Grafana: "
                   f"deploy/grafana/jota.json).")
-    ctx.print("Try:\n  jota get nodes -o wide\n  jota apply -f examples/\n  jota get all")
+    ctx.print()  # the nodes, as `jota get nodes -o wide` shows them now
+    ctx.print(printers.print_table(by_kind("Node"), nodes, now=datetime.now(UTC), wide=True))
+    ctx.print("\nTry:\n  jota get nodes -o wide\n  jota apply -f examples/\n  jota get all")
     return 0
 
 
@@ -151,16 +155,19 @@ def not_ready(nodes: list[Obj], names: list[str]) -> list[str]:
     return [name for name in names if name not in ready]
 
 
-async def wait_nodes_ready(address: str, names: list[str], timeout: float) -> None:
+async def wait_nodes_ready(address: str, names: list[str], timeout: float) -> list[Obj]:
+    """The Nodes `names`, once every one is Ready."""
     client = Client(address, credentials=admin_credentials().channel())
     deadline = time.monotonic() + timeout
     waiting = list(names)
     try:
         while time.monotonic() < deadline:
+            nodes: list[Obj] = []
             with contextlib.suppress(errors.APIError):
-                waiting = not_ready((await client.list("nodes")).get("items") or [], names)
+                nodes = (await client.list("nodes")).get("items") or []
+                waiting = not_ready(nodes, names)
             if not waiting:
-                return
+                return [n for n in nodes if n["metadata"]["name"] in names]
             dead = [c.name for c in load_state() if not c.alive]
             if dead:
                 raise RuntimeError(f"{', '.join(dead)} exited (see `jota local logs "
