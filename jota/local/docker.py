@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import time
@@ -15,6 +16,12 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # node/runtime/interface.py use the same names; a unit test keeps them in step).
 MANAGED_LABEL = "io.jota.managed"
 CLUSTER_LABEL = "io.jota.cluster"
+
+
+def host_engine() -> str:
+    """The engine `jota local load-image` copies from: DOCKER_HOST, as the docker CLI
+    and `kind load docker-image` read it, else the default socket."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
 
 
 def answers(host: str = DEFAULT_SOCKET) -> bool:

@@ -44,7 +44,7 @@ from jota.deploy.config import ClusterConfig
 from jota.local import netns
 from jota.local.controlplane import admin_credentials, cluster_config, node_config, run
 from jota.local.daemons import command, spawn, stop
-from jota.local.docker import DEFAULT_SOCKET, answers
+from jota.local.docker import DEFAULT_SOCKET, answers, host_engine
 from jota.local.images import load_image
 from jota.local.processes import wait_for_port
 from jota.local.state import (
@@ -381,23 +381,28 @@ def _vm(name: str) -> tuple[State, netns.Layout, NodeVM]:
 
 
 def load_images(images: list[str], progress: Progress) -> int:
-    """Copy images from this machine's engine into every node's, as
-    `kind load docker-image`; returns how many engines got them."""
+    """Copy images from this machine's engine (DOCKER_HOST, or the default socket) into
+    every node's, as `kind load docker-image`; returns how many engines got them."""
     state = read_state()
     if not state.components:
         raise RuntimeError("no local cluster is running")
-    if not state.nodes:
+    source = host_engine()
+    targets = [(vm.name, vm.docker_host) for vm in state.nodes] or [(NODE_NAME, DEFAULT_SOCKET)]
+    if targets == [(NODE_NAME, source)]:
         progress(f"{NODE_NAME} runs on this machine's engine: the images are there already")
         return 0
+    if not answers(source):
+        raise RuntimeError(f"the Docker engine at {source} (DOCKER_HOST, else the default "
+                           f"socket) does not answer")
     for vm in state.nodes:
         if not answers(vm.docker_host):
             raise RuntimeError(f"the engine of {vm.name} is not running "
                                f"(`jota local start-node {vm.name}`)")
     for image in images:
-        for vm in state.nodes:
-            progress(f"Loading {image} into {vm.name}")
-            load_image(image, DEFAULT_SOCKET, vm.docker_host)
-    return len(state.nodes)
+        for name, engine in targets:
+            progress(f"Loading {image} from {source} into {name}")
+            load_image(image, source, engine)
+    return len(targets)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ order; the last one takes the cluster down and proves nothing is left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import subprocess
+import sys
 import time
 import urllib.request
 from datetime import datetime
@@ -168,6 +171,70 @@ async def test_stop_node_stops_its_lease_and_start_node_brings_it_back(
     pod = await wait_running(client, "web-2")
     assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(
         "10.244.2.0/24")
+
+
+def load_image(lc: LocalCluster, docker_host: str, image: str
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jota.cli.main", "local", "load-image", image],
+                          env={**lc.env, "DOCKER_HOST": docker_host}, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def has_image(docker_host: str, image: str) -> bool:
+    api = docker.DockerClient(base_url=docker_host, timeout=30)
+    try:
+        api.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+    finally:
+        api.close()
+
+
+def tag(docker_host: str, image: str, new: str) -> None:
+    api = docker.DockerClient(base_url=docker_host, timeout=30)
+    try:
+        api.images.get(image).tag(new)
+    finally:
+        api.close()
+
+
+def untag(docker_host: str, image: str) -> None:
+    api = docker.DockerClient(base_url=docker_host, timeout=30)
+    try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            api.images.remove(image)
+    finally:
+        api.close()
+
+
+async def test_load_image_copies_from_docker_host_into_every_node(
+        local_cluster: LocalCluster) -> None:
+    lc = local_cluster
+    loaded, only_w1 = "jota/loaded:e2e", "jota/only-on-worker-1:e2e"
+    tag(DEFAULT_SOCKET, TEST_IMAGE, loaded)
+    try:
+        out = await asyncio.to_thread(load_image, lc, DEFAULT_SOCKET, loaded)
+        assert out.returncode == 0, out.stderr
+        for n in lc.nodes:
+            assert f"Loading {loaded} from {DEFAULT_SOCKET} into {n.name}" in out.stdout
+            assert has_image(n.docker_host, loaded), n.name
+        # DOCKER_HOST names the source, as for the docker CLI: here worker-1's engine,
+        # holding an image this machine's engine does not have.
+        w1, w2 = lc.node(W1), lc.node(W2)
+        tag(w1.docker_host, loaded, only_w1)
+        assert not has_image(DEFAULT_SOCKET, only_w1)
+        out = await asyncio.to_thread(load_image, lc, w1.docker_host, only_w1)
+        assert out.returncode == 0, out.stderr
+        assert has_image(w2.docker_host, only_w1)
+        # A missing image: one line naming it and where it was looked for.
+        out = await asyncio.to_thread(load_image, lc, DEFAULT_SOCKET, "jota/nope:1")
+        assert (out.returncode, out.stderr) == (
+            1, f"error: image 'jota/nope:1' is not in {DEFAULT_SOCKET}\n")
+    finally:
+        for host in (DEFAULT_SOCKET, *(n.docker_host for n in lc.nodes)):
+            untag(host, loaded)
+            untag(host, only_w1)
 
 
 async def test_down_leaves_nothing_behind(local_cluster: LocalCluster) -> None:

@@ -96,7 +96,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start.add_argument("node")
     start.set_defaults(run=run_start_node)
     load = verbs.add_parser("load-image", help="copy images from this machine's Docker engine "
-                                               "into every node's engine")
+                                               "(DOCKER_HOST, else the default socket) into "
+                                               "every node's engine")
     load.add_argument("images", nargs="+", metavar="IMAGE")
     load.set_defaults(run=run_load_image)
 
