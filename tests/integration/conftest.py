@@ -123,9 +123,12 @@ def node_agent(apiserver: Daemon, test_image: str, node_metrics_port: int,
                               extra_args=["--v", "debug", "--image-pull-progress-interval", "0"])
     yield daemon
     daemon.stop(timeout=30)
-    _fail_on_tracebacks(daemon)
-    # Whatever pods this session's tests left go with it; other clusters' stay.
-    remove_managed_containers(cluster=asyncio.run(_cluster_id(apiserver.address)))
+    try:
+        _fail_on_tracebacks(daemon)
+    finally:
+        # Whatever pods this session's tests left go with it (a failed check above
+        # too, or they would run on); other clusters' stay.
+        remove_managed_containers(cluster=asyncio.run(_cluster_id(apiserver.address)))
 
 
 async def _cluster_id(server: str) -> str:
