@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import datetime
 
 import docker
@@ -27,12 +28,19 @@ W1, W2 = "jota-worker-1", "jota-worker-2"
 LEASE_PERIOD = 10.0  # the agent renews its Lease every 10 s
 
 
-def engine_id(docker_host: str) -> str:
+@contextlib.contextmanager
+def engine(docker_host: str) -> Iterator[docker.DockerClient]:
+    """A Docker API client of one node's engine (or this machine's), closed after."""
     api = docker.DockerClient(base_url=docker_host, timeout=30)
     try:
-        return str(api.info()["ID"])
+        yield api
     finally:
         api.close()
+
+
+def engine_id(docker_host: str) -> str:
+    with engine(docker_host) as api:
+        return str(api.info()["ID"])
 
 
 def web_pod(name: str, node: str) -> Obj:
@@ -56,24 +64,18 @@ async def wait_running(client: Client, name: str, timeout: float = 60.0) -> Obj:
 
 def exec_in_pod(docker_host: str, pod: str, cmd: list[str]) -> tuple[int, str]:
     """`docker exec` in the pod's container, through the engine of the pod's node."""
-    api = docker.DockerClient(base_url=docker_host, timeout=30)
-    try:
+    with engine(docker_host) as api:
         (container,) = api.containers.list(filters={"label": [
             f"io.kubernetes.pod.name={pod}", "io.kubernetes.container.name=web"]})
         code, out = container.exec_run(cmd)
         return int(code), out.decode(errors="replace")
-    finally:
-        api.close()
 
 
 def container_logs(docker_host: str, pod: str) -> str:
-    api = docker.DockerClient(base_url=docker_host, timeout=30)
-    try:
+    with engine(docker_host) as api:
         (container,) = api.containers.list(filters={"label": [
             f"io.kubernetes.pod.name={pod}", "io.kubernetes.container.name=web"]})
         return str(container.logs().decode(errors="replace"))
-    finally:
-        api.close()
 
 
 def ready(node: Obj) -> bool:
@@ -181,31 +183,22 @@ def load_image(lc: LocalCluster, docker_host: str, image: str
 
 
 def has_image(docker_host: str, image: str) -> bool:
-    api = docker.DockerClient(base_url=docker_host, timeout=30)
-    try:
-        api.images.get(image)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-    finally:
-        api.close()
+    with engine(docker_host) as api:
+        try:
+            api.images.get(image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
 
 
 def tag(docker_host: str, image: str, new: str) -> None:
-    api = docker.DockerClient(base_url=docker_host, timeout=30)
-    try:
+    with engine(docker_host) as api:
         api.images.get(image).tag(new)
-    finally:
-        api.close()
 
 
 def untag(docker_host: str, image: str) -> None:
-    api = docker.DockerClient(base_url=docker_host, timeout=30)
-    try:
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            api.images.remove(image)
-    finally:
-        api.close()
+    with engine(docker_host) as api, contextlib.suppress(docker.errors.ImageNotFound):
+        api.images.remove(image)
 
 
 async def test_load_image_copies_from_docker_host_into_every_node(
