@@ -52,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answers DNS for Services and pods under the cluster domain (the "
                     "Kubernetes DNS spec, as CoreDNS's kubernetes plugin) and forwards "
                     "other names upstream.")
-    p.add_argument("--apiserver", default="127.0.0.1:6443",
-                   help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    kubeconfig.add_flag(p)
+    kubeconfig.add_flags(p)
     p.add_argument("--listen", type=_listen, default=("0.0.0.0", 53),
                    help="address:port to serve UDP and TCP on (default 0.0.0.0:53)")
     p.add_argument("--cluster-domain", default="cluster.local",

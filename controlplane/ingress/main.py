@@ -42,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serves the cluster's Ingresses of one IngressClass with nginx (as "
                     "ingress-nginx): host and path rules, default backends, TLS from "
                     "kubernetes.io/tls Secrets, straight to the ready pods.")
-    p.add_argument("--apiserver", default="127.0.0.1:6443",
-                   help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    kubeconfig.add_flag(p)
+    kubeconfig.add_flags(p)
     p.add_argument("--ingress-class", default="jota",
                    help="the IngressClass served; created if missing with controller "
                         f"{ingressclass.CONTROLLER}, as the default class (default jota)")

@@ -155,6 +155,14 @@ def connect_args(apiserver: str, path: Path | None) -> tuple[str, grpc.ChannelCr
     return server, creds.channel()
 
 
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """A daemon's way to its apiservers: `--apiserver` (every address, the Client fails
+    over between them) and `--kubeconfig`, the two `connect_args` reads."""
+    parser.add_argument("--apiserver", default="127.0.0.1:6443",
+                        help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
+    add_flag(parser)
+
+
 def add_flag(parser: argparse.ArgumentParser) -> None:
     """Every daemon's `--kubeconfig FILE` (Kubernetes components' flag), read by
     `connect_args`."""

@@ -89,9 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jota-node",
         description="Registers this machine as a Node and runs the pods bound to it in "
                     "Docker.")
-    p.add_argument("--apiserver", default="127.0.0.1:6443",
-                   help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    kubeconfig.add_flag(p)
+    kubeconfig.add_flags(p)
     p.add_argument("--bootstrap-kubeconfig", type=Path, default=None, metavar="FILE",
                    help="a kubeconfig with a bootstrap token (server = the apiserver's "
                         "--bootstrap-listen port, its CA): when the --kubeconfig file is "

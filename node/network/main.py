@@ -30,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jota-routes",
         description="Keeps a route to every node's pod CIDR via the node's InternalIP "
                     "(host-gw, as jota-node does), on a machine that runs no jota-node.")
-    p.add_argument("--apiserver", default="127.0.0.1:6443",
-                   help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    kubeconfig.add_flag(p)
+    kubeconfig.add_flags(p)
     p.add_argument("--node-name", default="",
                    help="this machine's Node when it is one (its own pod CIDR gets no "
                         "route); default none: a route to every node's pods")

@@ -40,9 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jota-proxy",
         description="Programs this node's iptables so Service IPs and NodePorts reach "
                     "ready endpoints (kube-proxy's iptables mode).")
-    p.add_argument("--apiserver", default="127.0.0.1:6443",
-                   help="apiserver address(es), comma-separated (default 127.0.0.1:6443)")
-    kubeconfig.add_flag(p)
+    kubeconfig.add_flags(p)
     p.add_argument("--node-name", default=socket.gethostname(),
                    help="this node's name, to tell local endpoints (default: the hostname)")
     p.add_argument("--node-ip", default="", help="this node's IPs, comma-separated")
